@@ -75,6 +75,8 @@ export interface Observed {
   protectedNames: string[];
   /** Names of owned files found orphaned in the previous cycle (orphan debounce). */
   orphanCandidates: string[];
+  /** `multinicN` names whose file path is taken by a file the agent does not own: never used. */
+  reservedNames: string[];
 }
 
 export type DriftType =
@@ -123,7 +125,7 @@ export type Change =
   | { kind: 'create'; nic: NamedNic; drifts: DriftType[] }
   | { kind: 'update'; nic: NamedNic; previous: OwnedFile; drifts: DriftType[] }
   /** File in sync, live link drifted: re-apply without writing (and drop stale addresses). */
-  | { kind: 'reapply'; nic: NamedNic; file: OwnedFile; drifts: DriftType[]; staleAddresses: Ipv4Cidr[] }
+  | { kind: 'reapply'; nic: NamedNic; file: OwnedFile; drifts: DriftType[] }
   | { kind: 'remove'; file: OwnedFile; drifts: ['orphan']; liveName: string | null };
 
 /** What the cycle must do for one row. */
