@@ -6,6 +6,7 @@ import { AgentError } from '../../src/core/errors.js';
 import { createRunner, type CommandRunner } from '../../src/host/exec.js';
 
 const runners: CommandRunner[] = [];
+const tempDirs: string[] = [];
 
 function runner(
   prefix: readonly string[] = [],
@@ -18,6 +19,7 @@ function runner(
 
 afterEach(async () => {
   await Promise.all(runners.splice(0).map((r) => r.close()));
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 async function failure(promise: Promise<unknown>): Promise<AgentError> {
@@ -118,6 +120,7 @@ describe('run', () => {
 describe('start', () => {
   it('delivers a signal and reports the exit with its output', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'multinic-exec-'));
+    tempDirs.push(dir);
     const ready = path.join(dir, 'ready');
     const r = runner();
     const script = `trap "echo got; exit 0" USR1; touch '${ready}'; while :; do sleep 0.1; done`;
@@ -130,7 +133,6 @@ describe('start', () => {
     // The whole group gets the signal: the shell's `sleep` dies of it (the shell may say so on stderr).
     expect(exit).toMatchObject({ code: 0, signal: null, stdout: 'got\n' });
     expect(r.spawned).toBe(1);
-    rmSync(dir, { recursive: true });
   });
 
   it('gives the child an open pipe as stdin (Node uses a socket pair), and run() none', async () => {
