@@ -1,0 +1,175 @@
+import type { Logger } from 'pino';
+import { plan } from '../core/plan.js';
+import type { Change, InterfaceRow, LiveLink, Observed, Plan, RowField, RowOutcome } from '../core/types.js';
+import type { Backend } from '../host/backends/backend.js';
+import type { DesiredStore, StatusUpdate } from '../store/store.js';
+import { applyTransaction, type ChangeResult, type Failure, type TransactionDeps } from './transaction.js';
+
+export interface CycleDeps extends TransactionDeps {
+  nodeName: string;
+  store: DesiredStore;
+  backend: Backend;
+  readLinks(): Promise<LiveLink[]>;
+  /** Interfaces holding the default route or the node's primary address. */
+  protectedNames(links: readonly LiveLink[]): Promise<string[]>;
+  logger: Logger;
+}
+
+/** What a cycle remembers for the next one. */
+export interface CycleState {
+  orphanCandidates: string[];
+  /** Last problem logged per row id, so a row that stays bad is logged once, not every cycle. */
+  logged: Map<number, string>;
+}
+
+export function initialState(): CycleState {
+  return { orphanCandidates: [], logged: new Map() };
+}
+
+/** Final state of one row after the cycle; `success` is what netplan_success must be. */
+export interface RowReport {
+  id: number;
+  success: 0 | 1;
+  name: string | null;
+  mac: string | null;
+  state: 'configured' | 'in_sync' | 'failed' | RejectedKind;
+  /** The row field a rejection is about. */
+  field: RowField | null;
+  reason: string | null;
+}
+type RejectedKind = 'invalid' | 'duplicate' | 'capacity' | 'protected' | 'waiting';
+
+export interface CycleReport {
+  plan: Plan;
+  results: ChangeResult[];
+  rows: RowReport[];
+  statusUpdates: StatusUpdate[];
+  /** Changes that failed (rolled back): the loop backs off. */
+  failed: number;
+}
+
+/** Reads what the host has now: owned files, live links, protected interfaces. */
+export async function observe(deps: CycleDeps, state: CycleState): Promise<Observed> {
+  const [scan, links] = await Promise.all([deps.backend.scan(), deps.readLinks()]);
+  return {
+    files: scan.files,
+    links,
+    protectedNames: await deps.protectedNames(links),
+    orphanCandidates: state.orphanCandidates,
+    reservedNames: scan.reservedNames,
+  };
+}
+
+/**
+ * One reconcile cycle (SPEC §6): desired rows → observed host → plan → (only if the plan is not empty)
+ * one transaction → status written back where it changed. A store error propagates before anything on
+ * the host is touched, so a failed query never leads to a deletion.
+ */
+export async function runCycle(deps: CycleDeps, state: CycleState): Promise<CycleReport> {
+  const rows = await deps.store.rowsForNode(deps.nodeName);
+  const observed = await observe(deps, state);
+  const decided = plan(rows, observed);
+  state.orphanCandidates = decided.orphanCandidates;
+  const results =
+    decided.changes.length === 0 ? [] : await applyTransaction(deps, decided.changes, observed.files);
+  const reports = decided.rows.map((outcome) => rowReport(outcome, results));
+  const statusUpdates = changedStatuses(rows, reports);
+  await deps.store.writeStatus(statusUpdates);
+  logCycle(deps.logger, state, reports, results, decided);
+  return {
+    plan: decided,
+    results,
+    rows: reports,
+    statusUpdates,
+    failed: results.filter((r) => r.failure).length,
+  };
+}
+
+function resultFor(id: number, results: readonly ChangeResult[]): ChangeResult | undefined {
+  return results.find((result) => result.change.kind !== 'remove' && result.change.nic.id === id);
+}
+
+function rowReport(outcome: RowOutcome, results: readonly ChangeResult[]): RowReport {
+  if (outcome.state === 'rejected') {
+    const { problem } = outcome;
+    return {
+      id: outcome.id,
+      success: 0,
+      name: null,
+      mac: outcome.mac,
+      state: problem.kind,
+      field: problem.field,
+      reason: problem.reason,
+    };
+  }
+  const base = { id: outcome.id, name: outcome.nic.name, mac: outcome.nic.mac, field: null };
+  if (outcome.state === 'in_sync') return { ...base, success: 1, state: 'in_sync', reason: null };
+  const failure: Failure | null | undefined = resultFor(outcome.id, results)?.failure;
+  if (failure === null) return { ...base, success: 1, state: 'configured', reason: null };
+  return { ...base, success: 0, state: 'failed', reason: failure?.reason ?? 'change was not applied' };
+}
+
+/** SPEC §2: the agent writes netplan_success only when the value changes. */
+function changedStatuses(rows: readonly InterfaceRow[], reports: readonly RowReport[]): StatusUpdate[] {
+  const current = new Map(rows.map((row) => [row.id, Number(row.netplan_success) === 1 ? 1 : 0]));
+  return reports
+    .filter((report) => current.get(report.id) !== report.success)
+    .map(({ id, success }) => ({ id, success }));
+}
+
+function fields(report: RowReport) {
+  return {
+    interface_id: report.id,
+    interface_name: report.name ?? undefined,
+    mac_address: report.mac ?? undefined,
+  };
+}
+
+function changeName(change: Change): string {
+  return change.kind === 'remove' ? change.file.name : change.nic.name;
+}
+
+/** One line per change and per failure; a row that stays rejected is logged once, not every cycle. */
+function logCycle(
+  logger: Logger,
+  state: CycleState,
+  reports: readonly RowReport[],
+  results: readonly ChangeResult[],
+  decided: Plan,
+): void {
+  for (const { change, failure } of results) {
+    const base = { interface_name: changeName(change), drifts: change.drifts, action: change.kind };
+    const ids =
+      change.kind === 'remove'
+        ? { mac_address: change.file.config?.mac }
+        : { interface_id: change.nic.id, mac_address: change.nic.mac };
+    if (failure === null)
+      logger.info(
+        { ...base, ...ids },
+        change.kind === 'remove' ? 'orphaned interface removed' : 'interface configured',
+      );
+    else
+      logger.error(
+        { ...base, ...ids, error_type: failure.kind, reason: failure.reason },
+        'interface configuration failed, rolled back',
+      );
+  }
+  for (const name of decided.orphanCandidates)
+    logger.info({ interface_name: name }, 'orphaned interface seen; removed next cycle if still orphaned');
+  const seen = new Set<number>();
+  for (const report of reports) {
+    seen.add(report.id);
+    if (report.reason === null || report.state === 'failed') {
+      state.logged.delete(report.id);
+      continue;
+    }
+    if (state.logged.get(report.id) === report.reason) continue;
+    state.logged.set(report.id, report.reason);
+    const level = report.state === 'waiting' ? 'warn' : 'error';
+    logger[level](
+      { ...fields(report), field: report.field, state: report.state, reason: report.reason },
+      'interface row not configured',
+    );
+  }
+  for (const id of state.logged.keys()) if (!seen.has(id)) state.logged.delete(id);
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { runDaemon, runOnce, showPlan } from './commands.js';
+import { loadConfig } from './config.js';
+import { AgentError } from './core/errors.js';
+import { createLogger } from './log.js';
+import { buildAgent } from './main.js';
+import { VERSION } from './version.js';
+
+const HELP = `multinic-agent ${VERSION}: keeps this node's secondary NICs equal to the multi_interface table.
+
+Usage: multinic-agent <command>
+
+Commands:
+  run        run the daemon: a cycle at start, then every POLL_INTERVAL (SIGTERM/SIGINT stop it)
+  once       run one cycle and exit (0: all changes held, 1: a change failed or the cycle failed)
+  plan       print what a cycle would change, without changing anything (0: in sync, 2: changes pending)
+
+Options:
+  -h, --help     show this help
+  -v, --version  print the version
+
+Settings come from the environment (DB_HOST, DB_USER, DB_PASSWORD or DB_PASSWORD_FILE, DB_NAME, ...);
+see the README. Invalid settings are all listed and the exit code is 2.`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const command = argv[0];
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '-v' || command === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (!['run', 'once', 'plan'].includes(command) || argv.length > 1) {
+    process.stderr.write(`unknown arguments: ${argv.join(' ')}\n\n${HELP}\n`);
+    return 2;
+  }
+  const loaded = loadConfig({ env: process.env, readFile: (path) => readFileSync(path, 'utf8'), hostname });
+  if (!loaded.ok) {
+    process.stderr.write(`invalid settings:\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}\n`);
+    return 2;
+  }
+  const logger = createLogger(loaded.config.logLevel);
+  let agent;
+  try {
+    agent = await buildAgent(loaded.config, logger);
+  } catch (err) {
+    logger.error(
+      { error_type: err instanceof AgentError ? err.kind : 'config', reason: String(err) },
+      'cannot start',
+    );
+    return 2;
+  }
+  try {
+    if (command === 'plan') return await showPlan(agent, (line) => process.stdout.write(`${line}\n`));
+    if (command === 'once') return await runOnce(agent, logger);
+    return await runDaemon(agent, loaded.config, logger);
+  } catch (err) {
+    const error = err instanceof AgentError ? err : new AgentError('io', String(err));
+    logger.error({ error_type: error.kind, reason: error.message }, 'command failed');
+    return 1;
+  } finally {
+    await agent.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`fatal: ${String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,178 @@
+import { z } from 'zod';
+import type { StoreSettings } from './store/mysql.js';
+
+export interface Config {
+  db: StoreSettings;
+  nodeName: string;
+  pollIntervalMs: number;
+  maxBackoffMs: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  healthPort: number;
+  healthBind: string;
+  hostRoot: string;
+  commandPrefix: string[];
+  sysClassNet: string;
+  procNetRoute: string;
+  osType: 'auto' | 'netplan';
+  applyTimeoutMs: number;
+  verifyTimeoutMs: number;
+  commandTimeoutMs: number;
+  backupKeep: number;
+  /** The node's primary address (e.g. status.hostIP): the interface holding it is never touched. */
+  nodeIp: string | null;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "30s", "500ms", "2m", "1h"; a bare number is seconds. */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (match === null) return null;
+  return Number(match[1]) * (UNITS[match[2] ?? 's'] ?? 1000);
+}
+
+function duration(name: string, fallback: string, min: number, max: number) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === null || ms < min || ms > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must be a duration like 30s between ${min}ms and ${max}ms, got "${text}"`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    });
+}
+
+function integer(name: string, fallback: string, min: number, max: number) {
+  return z
+    .string()
+    .default(fallback)
+    .refine((text) => /^\d+$/.test(text) && Number(text) >= min && Number(text) <= max, {
+      message: `${name} must be an integer from ${min} to ${max}`,
+    })
+    .transform(Number);
+}
+
+function flag(name: string, fallback: 'true' | 'false') {
+  return z
+    .enum(['true', 'false', '1', '0'], { error: `${name} must be true or false` })
+    .default(fallback)
+    .transform((text) => text === 'true' || text === '1');
+}
+
+const required = (name: string) =>
+  z.string({ error: `${name} is required` }).min(1, `${name} must not be empty`);
+const absolute = (name: string, fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((p) => p.startsWith('/'), `${name} must be an absolute path`);
+
+const envSchema = z.object({
+  DB_HOST: required('DB_HOST'),
+  DB_PORT: integer('DB_PORT', '3306', 1, 65535),
+  DB_USER: required('DB_USER'),
+  DB_PASSWORD: z.string().optional(),
+  DB_PASSWORD_FILE: z.string().optional(),
+  DB_NAME: required('DB_NAME'),
+  DB_CONNECT_TIMEOUT: duration('DB_CONNECT_TIMEOUT', '5s', 100, 120_000),
+  DB_QUERY_TIMEOUT: duration('DB_QUERY_TIMEOUT', '10s', 100, 120_000),
+  DB_FILTER_DELETED: flag('DB_FILTER_DELETED', 'true'),
+  NODE_NAME: z.string().optional(),
+  NODE_IP: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'NODE_IP must be an IPv4 address')
+    .optional(),
+  POLL_INTERVAL: duration('POLL_INTERVAL', '30s', 1000, 86_400_000),
+  MAX_BACKOFF: duration('MAX_BACKOFF', '5m', 1000, 86_400_000),
+  LOG_LEVEL: z
+    .enum(['debug', 'info', 'warn', 'error'], { error: 'LOG_LEVEL must be debug, info, warn or error' })
+    .default('info'),
+  HEALTH_PORT: integer('HEALTH_PORT', '8080', 0, 65535),
+  HEALTH_BIND: z.string().default('0.0.0.0'),
+  HOST_ROOT: absolute('HOST_ROOT', '/host'),
+  COMMAND_PREFIX: z.string().default('nsenter -t 1 -m -u -i -n -p --'),
+  SYS_CLASS_NET: absolute('SYS_CLASS_NET', '/sys/class/net'),
+  PROC_NET_ROUTE: absolute('PROC_NET_ROUTE', '/proc/net/route'),
+  OS_TYPE: z.enum(['auto', 'netplan'], { error: 'OS_TYPE must be auto or netplan' }).default('auto'),
+  APPLY_TIMEOUT: duration('APPLY_TIMEOUT', '120s', 1000, 600_000),
+  VERIFY_TIMEOUT: duration('VERIFY_TIMEOUT', '20s', 100, 600_000),
+  COMMAND_TIMEOUT: duration('COMMAND_TIMEOUT', '30s', 100, 600_000),
+  BACKUP_KEEP: integer('BACKUP_KEEP', '20', 1, 1000),
+});
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+export interface ConfigSources {
+  env: Record<string, string | undefined>;
+  readFile(path: string): string;
+  hostname(): string;
+}
+
+/** Reads and validates every setting at once; every problem is listed, nothing falls back silently. */
+export function loadConfig(sources: ConfigSources): ConfigResult {
+  const parsed = envSchema.safeParse(sources.env);
+  const errors = parsed.success ? [] : parsed.error.issues.map((issue) => issue.message);
+  const password = readPassword(sources, errors);
+  if (!parsed.success || password === null) return { ok: false, errors };
+  const env = parsed.data;
+  const nodeName = env.NODE_NAME ?? sources.hostname();
+  if (nodeName.trim() === '')
+    return { ok: false, errors: ['NODE_NAME is empty and the host name is unknown'] };
+  const config: Config = {
+    db: {
+      host: env.DB_HOST,
+      port: env.DB_PORT,
+      user: env.DB_USER,
+      password,
+      database: env.DB_NAME,
+      connectTimeoutMs: env.DB_CONNECT_TIMEOUT,
+      queryTimeoutMs: env.DB_QUERY_TIMEOUT,
+      filterDeleted: env.DB_FILTER_DELETED,
+    },
+    nodeName,
+    pollIntervalMs: env.POLL_INTERVAL,
+    maxBackoffMs: env.MAX_BACKOFF,
+    logLevel: env.LOG_LEVEL,
+    healthPort: env.HEALTH_PORT,
+    healthBind: env.HEALTH_BIND,
+    hostRoot: env.HOST_ROOT,
+    commandPrefix: env.COMMAND_PREFIX.split(/\s+/).filter((part) => part !== ''),
+    sysClassNet: env.SYS_CLASS_NET,
+    procNetRoute: env.PROC_NET_ROUTE,
+    osType: env.OS_TYPE,
+    applyTimeoutMs: env.APPLY_TIMEOUT,
+    verifyTimeoutMs: env.VERIFY_TIMEOUT,
+    commandTimeoutMs: env.COMMAND_TIMEOUT,
+    backupKeep: env.BACKUP_KEEP,
+    nodeIp: env.NODE_IP ?? null,
+  };
+  return { ok: true, config };
+}
+
+/** DB_PASSWORD or DB_PASSWORD_FILE (a mounted Secret), exactly one; an empty password must be explicit. */
+function readPassword(sources: ConfigSources, errors: string[]): string | null {
+  const { DB_PASSWORD: inline, DB_PASSWORD_FILE: file } = sources.env;
+  if (inline !== undefined && file !== undefined) {
+    errors.push('set only one of DB_PASSWORD and DB_PASSWORD_FILE');
+    return null;
+  }
+  if (file !== undefined) {
+    try {
+      return sources.readFile(file).replace(/\r?\n$/, '');
+    } catch {
+      errors.push(`DB_PASSWORD_FILE ${file} cannot be read`);
+      return null;
+    }
+  }
+  if (inline === undefined) {
+    errors.push('DB_PASSWORD or DB_PASSWORD_FILE is required (DB_PASSWORD= for an empty password)');
+    return null;
+  }
+  return inline;
+}

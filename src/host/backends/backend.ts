@@ -1,0 +1,36 @@
+import type { NicConfig, OwnedFile } from '../../core/types.js';
+
+/** A configuration file as it will be on the host. */
+export interface ConfigFile {
+  path: string;
+  name: string;
+  content: string;
+}
+
+export interface OwnedScan {
+  /** The agent's own files (carrying the ownership header), sorted by name. */
+  files: OwnedFile[];
+  /** `multinicN` names whose path holds a file the agent does not own. */
+  reservedNames: string[];
+}
+
+export type FileValidation = { ok: true } | { ok: false; name: string | null; message: string };
+
+/**
+ * What differs between netplan (Ubuntu) and NetworkManager (RHEL): where files live, their format, how
+ * they are checked and applied. Everything else (plan, backup, verify, rollback) is shared.
+ */
+export interface Backend {
+  readonly kind: 'netplan';
+  /** Host path of the file for `multinicN`. */
+  pathOf(name: string): string;
+  render(config: NicConfig): string;
+  scan(): Promise<OwnedScan>;
+  /**
+   * Checks the complete set of agent files as they will be after the change, with the OS's own tool,
+   * before anything on the host is touched. On failure, names the file's NIC when the tool says which.
+   */
+  validate(files: readonly ConfigFile[]): Promise<FileValidation>;
+  /** Applies everything written, once for the whole batch. */
+  apply(): Promise<void>;
+}

@@ -1,0 +1,80 @@
+import { posix } from 'node:path';
+import { AgentError } from '../../core/errors.js';
+import {
+  NETPLAN_DIR,
+  isOwned,
+  nameOfNetplanFile,
+  netplanPath,
+  parseNetplan,
+  renderNetplan,
+} from '../../core/netplan.js';
+import type { OwnedFile } from '../../core/types.js';
+import type { CommandRunner } from '../exec.js';
+import type { HostFs } from '../host-fs.js';
+import type { Backend, ConfigFile, FileValidation, OwnedScan } from './backend.js';
+
+export interface NetplanOptions {
+  fs: HostFs;
+  runner: CommandRunner;
+  /**
+   * Where commands see the host's root: '/' when they run in the host's mount namespace (nsenter), the
+   * host root mount itself when they run beside the agent (tests, sandbox).
+   */
+  commandRoot: string;
+  applyTimeoutMs: number;
+  /** Unique per call, e.g. a timestamp: names the scratch directory of a validation. */
+  scratchId: () => string;
+}
+
+const SCRATCH_BASE = '/var/lib/multinic/scratch';
+const ERROR_FILE_RE = /(9[0-9]-multinic[0-9]\.yaml):\d+:\d+/;
+
+/** Ubuntu: one netplan file per NIC, validated by `netplan generate`, applied by `netplan apply`. */
+export function createNetplanBackend(options: NetplanOptions): Backend {
+  const { fs, runner } = options;
+  const commandPath = (hostPath: string) => posix.join(options.commandRoot, hostPath);
+
+  async function scan(): Promise<OwnedScan> {
+    const files: OwnedFile[] = [];
+    const reservedNames: string[] = [];
+    for (const entry of await fs.list(NETPLAN_DIR)) {
+      const name = nameOfNetplanFile(entry);
+      if (name === null) continue;
+      const path = posix.join(NETPLAN_DIR, entry);
+      const content = await fs.readText(path);
+      if (content === null) continue;
+      if (!isOwned(content)) {
+        reservedNames.push(name);
+        continue;
+      }
+      files.push({ path, name, config: parseNetplan(content), content });
+    }
+    return { files, reservedNames };
+  }
+
+  async function validate(files: readonly ConfigFile[]): Promise<FileValidation> {
+    const scratch = posix.join(SCRATCH_BASE, options.scratchId());
+    const dir = posix.join(scratch, NETPLAN_DIR);
+    try {
+      await fs.mkdirp(dir);
+      for (const file of files)
+        await fs.writeAtomic(posix.join(dir, posix.basename(file.path)), file.content);
+      await runner.run(['netplan', 'generate', '--root-dir', commandPath(scratch)]);
+      return { ok: true };
+    } catch (err) {
+      if (!(err instanceof AgentError) || err.kind !== 'command_failed') throw err;
+      const stderr = typeof err.details.stderr === 'string' ? err.details.stderr : err.message;
+      const file = ERROR_FILE_RE.exec(stderr)?.[1];
+      const message = stderr.trim().split('\n')[0] ?? 'netplan generate failed';
+      return { ok: false, name: file === undefined ? null : nameOfNetplanFile(file), message };
+    } finally {
+      await fs.removeTree(scratch);
+    }
+  }
+
+  async function apply(): Promise<void> {
+    await runner.run(['netplan', 'apply'], { timeoutMs: options.applyTimeoutMs });
+  }
+
+  return { kind: 'netplan', pathOf: netplanPath, render: renderNetplan, scan, validate, apply };
+}

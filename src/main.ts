@@ -1,0 +1,92 @@
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { type CycleDeps } from './agent/cycle.js';
+import type { Config } from './config.js';
+import { AgentError } from './core/errors.js';
+import { backendFor, parseOsRelease } from './core/os-release.js';
+import { createAddressTool } from './host/addresses.js';
+import { createNetplanBackend } from './host/backends/netplan.js';
+import { createBackup } from './host/backups.js';
+import { createRunner, type CommandRunner } from './host/exec.js';
+import { createHostFs, type HostFs } from './host/host-fs.js';
+import { readDefaultRouteInterfaces, readLinks } from './host/links.js';
+import { createMysqlStore } from './store/mysql.js';
+
+export interface Agent {
+  deps: CycleDeps;
+  fs: HostFs;
+  runner: CommandRunner;
+  close(): Promise<void>;
+}
+
+/** Filesystem-safe ISO stamp: backups and scratch directories sort by time. */
+export function stamp(date: Date): string {
+  return date.toISOString().replace(/:/g, '-');
+}
+
+/** The host's OS decides the backend unless OS_TYPE forces it. */
+async function detectBackend(config: Config, fs: HostFs): Promise<'netplan'> {
+  if (config.osType !== 'auto') return config.osType;
+  const text = (await fs.readText('/etc/os-release')) ?? (await fs.readText('/usr/lib/os-release'));
+  if (text === null)
+    throw new AgentError('config', `no /etc/os-release under the host root ${config.hostRoot}`);
+  const verdict = backendFor(parseOsRelease(text));
+  if (!verdict.ok) throw new AgentError('config', verdict.reason);
+  return verdict.kind;
+}
+
+/** Wires the agent by hand: host root, command runner, backend, store, and the cycle's dependencies. */
+export async function buildAgent(config: Config, logger: Logger): Promise<Agent> {
+  const fs = createHostFs(config.hostRoot);
+  await detectBackend(config, fs);
+  const runner = createRunner({ prefix: config.commandPrefix, defaultTimeoutMs: config.commandTimeoutMs });
+  // Behind nsenter commands see the host's own root; without a prefix they see it where it is mounted.
+  const commandRoot = config.commandPrefix.length > 0 ? '/' : config.hostRoot;
+  let scratch = 0;
+  const backend = createNetplanBackend({
+    fs,
+    runner,
+    commandRoot,
+    applyTimeoutMs: config.applyTimeoutMs,
+    scratchId: () => `${stamp(new Date())}-${process.pid}-${(scratch += 1)}`,
+  });
+  const store = createMysqlStore(config.db);
+  const deps: CycleDeps = {
+    nodeName: config.nodeName,
+    store,
+    backend,
+    fs,
+    addresses: createAddressTool(runner),
+    readLinks: () => readLinks({ sysClassNet: config.sysClassNet }),
+    protectedNames: (links) => protectedNames(config, links),
+    backup: (files) => createBackup(fs, files, stamp(new Date()), config.backupKeep),
+    pingStore: () => store.ping(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: () => Date.now(),
+    timeoutMs: config.verifyTimeoutMs,
+    intervalMs: 250,
+    logger,
+  };
+  return {
+    deps,
+    fs,
+    runner,
+    async close() {
+      await runner.close();
+      await store.close();
+    },
+  };
+}
+
+/** SPEC §3: the default-route interface and the one holding the node's primary address. */
+async function protectedNames(config: Config, links: readonly { name: string; ipv4: { ip: string }[] }[]) {
+  const names = await readDefaultRouteInterfaces(config.procNetRoute);
+  if (config.nodeIp !== null) {
+    for (const link of links) if (link.ipv4.some((a) => a.ip === config.nodeIp)) names.push(link.name);
+  }
+  return names;
+}
+
+export async function readPasswordFile(path: string): Promise<string> {
+  return readFile(path, 'utf8');
+}
