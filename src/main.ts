@@ -4,6 +4,7 @@ import { type CycleDeps } from './agent/cycle.js';
 import type { Config } from './config.js';
 import { AgentError } from './core/errors.js';
 import { backendFor, parseOsRelease } from './core/os-release.js';
+import type { LiveLink } from './core/types.js';
 import { createAddressTool } from './host/addresses.js';
 import { createNetplanBackend } from './host/backends/netplan.js';
 import { createBackup } from './host/backups.js';
@@ -35,11 +36,24 @@ async function detectBackend(config: Config, fs: HostFs): Promise<'netplan'> {
   return verdict.kind;
 }
 
+/** Parts a test may replace: the process runner and how live links are read (a stateful fake network). */
+export interface AgentOverrides {
+  runner?: CommandRunner;
+  readLinks?: () => Promise<LiveLink[]>;
+  sleep?: (ms: number) => Promise<void>;
+}
+
 /** Wires the agent by hand: host root, command runner, backend, store, and the cycle's dependencies. */
-export async function buildAgent(config: Config, logger: Logger): Promise<Agent> {
+export async function buildAgent(
+  config: Config,
+  logger: Logger,
+  overrides: AgentOverrides = {},
+): Promise<Agent> {
   const fs = createHostFs(config.hostRoot);
   await detectBackend(config, fs);
-  const runner = createRunner({ prefix: config.commandPrefix, defaultTimeoutMs: config.commandTimeoutMs });
+  const runner =
+    overrides.runner ??
+    createRunner({ prefix: config.commandPrefix, defaultTimeoutMs: config.commandTimeoutMs });
   // Behind nsenter commands see the host's own root; without a prefix they see it where it is mounted.
   const commandRoot = config.commandPrefix.length > 0 ? '/' : config.hostRoot;
   let scratch = 0;
@@ -57,11 +71,11 @@ export async function buildAgent(config: Config, logger: Logger): Promise<Agent>
     backend,
     fs,
     addresses: createAddressTool(runner),
-    readLinks: () => readLinks({ sysClassNet: config.sysClassNet }),
+    readLinks: overrides.readLinks ?? (() => readLinks({ sysClassNet: config.sysClassNet })),
     protectedNames: (links) => protectedNames(config, links),
     backup: (files) => createBackup(fs, files, stamp(new Date()), config.backupKeep),
     pingStore: () => store.ping(),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    sleep: overrides.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
     now: () => Date.now(),
     timeoutMs: config.verifyTimeoutMs,
     intervalMs: 250,
@@ -79,7 +93,7 @@ export async function buildAgent(config: Config, logger: Logger): Promise<Agent>
 }
 
 /** SPEC §3: the default-route interface and the one holding the node's primary address. */
-async function protectedNames(config: Config, links: readonly { name: string; ipv4: { ip: string }[] }[]) {
+async function protectedNames(config: Config, links: readonly LiveLink[]): Promise<string[]> {
   const names = await readDefaultRouteInterfaces(config.procNetRoute);
   if (config.nodeIp !== null) {
     for (const link of links) if (link.ipv4.some((a) => a.ip === config.nodeIp)) names.push(link.name);

@@ -1,0 +1,113 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { initialState, runCycle, type CycleReport, type CycleState } from '../../src/agent/cycle.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { LiveLink } from '../../src/core/types.js';
+import { createLogger } from '../../src/log.js';
+import { buildAgent, type Agent } from '../../src/main.js';
+import { FakeNetwork } from './fake-network.js';
+import type { TestDatabase } from './mariadb.js';
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  time: string;
+  [key: string]: unknown;
+}
+
+/** A temporary host root that looks like an Ubuntu node, with eth0 holding the default route. */
+export function makeHostRoot(): string {
+  const root = mkdtempSync(join(tmpdir(), 'multinic-host-'));
+  mkdirSync(join(root, 'etc', 'netplan'), { recursive: true });
+  mkdirSync(join(root, 'var', 'lib', 'multinic'), { recursive: true });
+  mkdirSync(join(root, 'proc', 'net'), { recursive: true });
+  writeFileSync(
+    join(root, 'etc', 'os-release'),
+    'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="22.04"\n',
+  );
+  writeFileSync(
+    join(root, 'proc', 'net', 'route'),
+    'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n' +
+      'eth0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n',
+  );
+  return root;
+}
+
+export const ETH0: LiveLink = {
+  name: 'eth0',
+  mac: 'fa:16:3e:ff:ff:00',
+  mtu: 1500,
+  ipv4: [{ ip: '192.168.0.5', prefix: 24 }],
+};
+
+export interface Harness {
+  agent: Agent;
+  net: FakeNetwork;
+  config: Config;
+  logs: LogLine[];
+  state: CycleState;
+  hostRoot: string;
+  cycle(): Promise<CycleReport>;
+  close(): Promise<void>;
+}
+
+/**
+ * The real agent wiring (main.ts) against a real MariaDB and a temporary host root, with the fake network
+ * standing in for the kernel and networkd.
+ */
+export async function startHarness(
+  db: TestDatabase,
+  links: LiveLink[],
+  env: Record<string, string> = {},
+): Promise<Harness> {
+  const hostRoot = makeHostRoot();
+  const net = new FakeNetwork(hostRoot, [ETH0, ...links]);
+  const loaded = loadConfig({
+    env: {
+      DB_HOST: db.settings.host,
+      DB_PORT: String(db.settings.port),
+      DB_USER: db.settings.user,
+      DB_PASSWORD: db.settings.password,
+      DB_NAME: db.settings.database,
+      NODE_NAME: 'worker-1',
+      HOST_ROOT: hostRoot,
+      COMMAND_PREFIX: '',
+      PROC_NET_ROUTE: join(hostRoot, 'proc', 'net', 'route'),
+      VERIFY_TIMEOUT: '300ms',
+      ...env,
+    },
+    readFile: () => '',
+    hostname: () => 'unused',
+  });
+  if (!loaded.ok) throw new Error(loaded.errors.join('; '));
+  const logs: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n'))
+        if (line !== '') logs.push(JSON.parse(line) as LogLine);
+      done();
+    },
+  });
+  const logger = createLogger('debug', sink);
+  const agent = await buildAgent(loaded.config, logger, {
+    runner: net,
+    readLinks: net.readLinks,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 20))),
+  });
+  const state = initialState();
+  return {
+    agent,
+    net,
+    config: loaded.config,
+    logs,
+    state,
+    hostRoot,
+    cycle: () => runCycle(agent.deps, state),
+    async close() {
+      await agent.close();
+      rmSync(hostRoot, { recursive: true, force: true });
+    },
+  };
+}
