@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseDuration } from '../../src/config.js';
+
+const base = { DB_HOST: 'db', DB_USER: 'multinic', DB_PASSWORD: 'pw', DB_NAME: 'multinic_db' };
+
+function load(env: Record<string, string | undefined>, files: Record<string, string> = {}) {
+  return loadConfig({
+    env,
+    readFile: (path) => {
+      const content = files[path];
+      if (content === undefined) throw new Error('ENOENT');
+      return content;
+    },
+    hostname: () => 'worker-1.novalocal',
+  });
+}
+
+describe('loadConfig', () => {
+  it('applies documented defaults', () => {
+    const result = load(base);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config).toMatchObject({
+      nodeName: 'worker-1.novalocal',
+      pollIntervalMs: 30_000,
+      healthPort: 8080,
+      hostRoot: '/host',
+      commandPrefix: ['nsenter', '-t', '1', '-m', '-u', '-i', '-n', '-p', '--'],
+      db: { host: 'db', port: 3306, password: 'pw', filterDeleted: true },
+      logLevel: 'info',
+      backupKeep: 20,
+    });
+  });
+
+  it('lists every problem at once, and never falls back silently on a malformed value', () => {
+    const result = load({ DB_PORT: '33o6', POLL_INTERVAL: 'soon', LOG_LEVEL: 'loud', HOST_ROOT: 'host' });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toEqual(
+      expect.arrayContaining([
+        'DB_HOST is required',
+        'DB_USER is required',
+        'DB_NAME is required',
+        'DB_PORT must be an integer from 1 to 65535',
+        expect.stringContaining('POLL_INTERVAL must be a duration') as unknown,
+        'LOG_LEVEL must be debug, info, warn or error',
+        'HOST_ROOT must be an absolute path',
+        expect.stringContaining('DB_PASSWORD or DB_PASSWORD_FILE is required') as unknown,
+      ]),
+    );
+  });
+
+  it('reads the password from a mounted Secret file, without its trailing newline', () => {
+    const { DB_PASSWORD: _omit, ...rest } = base;
+    const result = load({ ...rest, DB_PASSWORD_FILE: '/secret/pw' }, { '/secret/pw': 's3cr3t\n' });
+    expect(result.ok && result.config.db.password).toBe('s3cr3t');
+  });
+
+  it('refuses both password sources, and an unreadable file', () => {
+    const both = load({ ...base, DB_PASSWORD_FILE: '/secret/pw' }, { '/secret/pw': 'x' });
+    expect(!both.ok && both.errors).toEqual(['set only one of DB_PASSWORD and DB_PASSWORD_FILE']);
+    const { DB_PASSWORD: _omit, ...rest } = base;
+    const missing = load({ ...rest, DB_PASSWORD_FILE: '/nope' });
+    expect(!missing.ok && missing.errors).toEqual(['DB_PASSWORD_FILE /nope cannot be read']);
+  });
+
+  it('accepts an explicitly empty password and an empty command prefix', () => {
+    const result = load({ ...base, DB_PASSWORD: '', COMMAND_PREFIX: '', NODE_NAME: 'node-a' });
+    expect(
+      result.ok && [result.config.db.password, result.config.commandPrefix, result.config.nodeName],
+    ).toEqual(['', [], 'node-a']);
+  });
+
+  it.each([
+    ['30s', 30_000],
+    ['500ms', 500],
+    ['2m', 120_000],
+    ['1h', 3_600_000],
+    ['45', 45_000],
+    ['1.5s', null],
+    ['-1s', null],
+    ['', null],
+  ])('parseDuration(%j) = %j', (text, expected) => {
+    expect(parseDuration(text)).toBe(expected);
+  });
+});
