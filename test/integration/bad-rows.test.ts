@@ -96,7 +96,7 @@ let db: TestDatabase;
 let h: Harness;
 let report: CycleReport;
 const ids = new Map<string, number>();
-let goodIds: number[] = [];
+const goodIds: number[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase('badrows');
