@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { runDaemon, runOnce, showPlan } from './commands.js';
 import { loadConfig } from './config.js';
 import { AgentError } from './core/errors.js';
+import { createMetrics, describeMetrics } from './agent/metrics.js';
 import { createLogger } from './log.js';
 import { buildAgent } from './main.js';
 import { VERSION } from './version.js';
@@ -16,6 +17,7 @@ Commands:
   run        run the daemon: a cycle at start, then every POLL_INTERVAL (SIGTERM/SIGINT stop it)
   once       run one cycle and exit (0: all changes held, 1: a change failed or the cycle failed)
   plan       print what a cycle would change, without changing anything (0: in sync, 2: changes pending)
+  metrics    print the Prometheus metrics the agent exposes, with their types, labels and help
 
 Options:
   -h, --help     show this help
@@ -32,6 +34,12 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === '-v' || command === '--version') {
     process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (command === 'metrics') {
+    for (const m of await describeMetrics(createMetrics({ version: VERSION, osType: '-', nodeName: '-' }))) {
+      process.stdout.write(`${m.name}\t${m.type}\t${m.labels.join(',') || '-'}\t${m.help}\n`);
+    }
     return 0;
   }
   if (!['run', 'once', 'plan'].includes(command) || argv.length > 1) {

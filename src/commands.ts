@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { initialState, observe, runCycle, type CycleDeps } from './agent/cycle.js';
-import { abortableSleep, runLoop } from './agent/loop.js';
+import { initialState, observe, runCycle, type CycleState } from './agent/cycle.js';
+import { abortableSleep, runLoop, type LoopDeps } from './agent/loop.js';
 import type { Config } from './config.js';
 import { AgentError } from './core/errors.js';
 import { formatCidr } from './core/ipv4.js';
@@ -10,6 +10,7 @@ import type { Plan } from './core/types.js';
 import { cleanStaleTemps } from './host/host-fs.js';
 import { acquireLock } from './host/lock.js';
 import type { Agent } from './main.js';
+import { startHttpServer, type HttpServer } from './http/server.js';
 
 const SCRATCH_DIR = '/var/lib/multinic/scratch';
 
@@ -25,8 +26,8 @@ export async function runOnce(agent: Agent, logger: Logger): Promise<number> {
   const lock = await acquireLock(agent.fs);
   try {
     await cleanUp(agent, logger);
-    const report = await runCycle(agent.deps, initialState());
-    return report.failed === 0 ? 0 : 1;
+    const ok = await guardedCycle(agent, initialState(), logger);
+    return ok ? 0 : 1;
   } finally {
     await lock.release();
   }
@@ -67,41 +68,64 @@ export async function runDaemon(agent: Agent, config: Config, logger: Logger): P
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  let server: HttpServer | undefined;
   try {
     await cleanUp(agent, logger);
-    logger.info({ node_name: config.nodeName, poll_interval_ms: config.pollIntervalMs }, 'agent started');
-    const state = initialState();
-    await runLoop(
-      {
-        timing: { intervalMs: config.pollIntervalMs, maxBackoffMs: config.maxBackoffMs, jitter: 0.1 },
-        cycle: () => guardedCycle(agent.deps, state, logger),
-        random: Math.random,
-        sleep: abortableSleep,
-        onBackoff: (level) => {
-          if (level > 0) logger.warn({ backoff_level: level }, 'cycle failed, backing off');
-        },
-      },
-      stop.signal,
-    );
+    server = await startHttpServer({
+      telemetry: agent.telemetry,
+      registry: agent.metrics.registry,
+      port: config.healthPort,
+      host: config.healthBind,
+    });
+    const fields = {
+      node_name: config.nodeName,
+      poll_interval_ms: config.pollIntervalMs,
+      health_port: server.port,
+    };
+    logger.info(fields, 'agent started');
+    await runLoop(loopDeps(agent, config, initialState(), logger), stop.signal);
     logger.info({}, 'agent stopped');
     return 0;
   } finally {
+    await server?.close();
     await lock.release();
   }
 }
 
-/** A cycle that never throws: a database outage or host error is logged and becomes a backoff. */
-async function guardedCycle(
-  deps: CycleDeps,
-  state: ReturnType<typeof initialState>,
-  logger: Logger,
-): Promise<boolean> {
+/** The daemon's loop: real sleep and randomness, backoff reported to telemetry and logged when it grows. */
+export function loopDeps(agent: Agent, config: Config, state: CycleState, logger: Logger): LoopDeps {
+  return {
+    timing: { intervalMs: config.pollIntervalMs, maxBackoffMs: config.maxBackoffMs, jitter: 0.1 },
+    cycle: () => guardedCycle(agent, state, logger),
+    random: Math.random,
+    sleep: abortableSleep,
+    onBackoff: (level) => {
+      const previous = agent.telemetry.health().backoff_level;
+      agent.telemetry.backoff(level);
+      if (level > previous) logger.warn({ backoff_level: level }, 'cycle failed, backing off');
+    },
+  };
+}
+
+/**
+ * A cycle that never throws: a database outage or host error is logged, reported, and becomes a backoff.
+ * A cycle that fails with the same kind of error as the one before is not logged again (metrics count it).
+ */
+export async function guardedCycle(agent: Agent, state: CycleState, logger: Logger): Promise<boolean> {
+  const start = agent.deps.now();
   try {
-    const report = await runCycle(deps, state);
+    const report = await runCycle(agent.deps, state);
+    agent.telemetry.cycleSucceeded(report, (agent.deps.now() - start) / 1000);
+    if (state.lastCycleError !== null) logger.info({}, 'cycle succeeded again');
+    state.lastCycleError = null;
     return report.failed === 0;
   } catch (err) {
     const error = err instanceof AgentError ? err : new AgentError('io', String(err));
-    logger.error({ error_type: error.kind, reason: error.message }, 'cycle failed; host left as it is');
+    agent.telemetry.cycleFailed(error, (agent.deps.now() - start) / 1000);
+    if (state.lastCycleError !== error.kind) {
+      logger.error({ error_type: error.kind, reason: error.message }, 'cycle failed; host left as it is');
+    }
+    state.lastCycleError = error.kind;
     return false;
   }
 }

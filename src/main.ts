@@ -12,9 +12,14 @@ import { createRunner, type CommandRunner } from './host/exec.js';
 import { createHostFs, type HostFs } from './host/host-fs.js';
 import { readDefaultRouteInterfaces, readLinks } from './host/links.js';
 import { createMysqlStore } from './store/mysql.js';
+import { createMetrics, type Metrics } from './agent/metrics.js';
+import { Telemetry, instrumentStore } from './agent/telemetry.js';
+import { VERSION } from './version.js';
 
 export interface Agent {
   deps: CycleDeps;
+  telemetry: Telemetry;
+  metrics: Metrics;
   fs: HostFs;
   runner: CommandRunner;
   close(): Promise<void>;
@@ -50,7 +55,16 @@ export async function buildAgent(
   overrides: AgentOverrides = {},
 ): Promise<Agent> {
   const fs = createHostFs(config.hostRoot);
-  await detectBackend(config, fs);
+  const osType = await detectBackend(config, fs);
+  const metrics = createMetrics({ version: VERSION, osType, nodeName: config.nodeName });
+  const telemetry = new Telemetry({
+    metrics,
+    now: Date.now,
+    nodeName: config.nodeName,
+    osType,
+    version: VERSION,
+    stuckAfterMs: stuckAfterMs(config),
+  });
   const runner =
     overrides.runner ??
     createRunner({ prefix: config.commandPrefix, defaultTimeoutMs: config.commandTimeoutMs });
@@ -64,7 +78,7 @@ export async function buildAgent(
     applyTimeoutMs: config.applyTimeoutMs,
     scratchId: () => `${stamp(new Date())}-${process.pid}-${(scratch += 1)}`,
   });
-  const store = createMysqlStore(config.db);
+  const store = instrumentStore(createMysqlStore(config.db), metrics, Date.now);
   const deps: CycleDeps = {
     nodeName: config.nodeName,
     store,
@@ -80,9 +94,12 @@ export async function buildAgent(
     timeoutMs: config.verifyTimeoutMs,
     intervalMs: 250,
     logger,
+    onPlan: (decided) => telemetry.planned(decided),
   };
   return {
     deps,
+    telemetry,
+    metrics,
     fs,
     runner,
     async close() {
@@ -90,6 +107,15 @@ export async function buildAgent(
       await store.close();
     },
   };
+}
+
+/**
+ * Liveness bound: the longest a healthy loop can go without finishing a cycle (the longest backoff, plus an
+ * apply and a rollback apply with their verifications, plus the database timeouts), with a minute to spare.
+ */
+function stuckAfterMs(config: Config): number {
+  const cycle = 2 * (config.applyTimeoutMs + config.verifyTimeoutMs) + 3 * config.db.queryTimeoutMs;
+  return Math.round(Math.max(config.pollIntervalMs, config.maxBackoffMs) * 1.1) + cycle + 60_000;
 }
 
 /** SPEC §3: the default-route interface and the one holding the node's primary address. */

@@ -13,6 +13,8 @@ export interface CycleDeps extends TransactionDeps {
   /** Interfaces holding the default route or the node's primary address. */
   protectedNames(links: readonly LiveLink[]): Promise<string[]>;
   logger: Logger;
+  /** Called once the plan is known, before anything is applied (metrics: tasks in flight). */
+  onPlan?(decided: Plan): void;
 }
 
 /** What a cycle remembers for the next one. */
@@ -20,10 +22,12 @@ export interface CycleState {
   orphanCandidates: string[];
   /** Last problem logged per row id, so a row that stays bad is logged once, not every cycle. */
   logged: Map<number, string>;
+  /** Error kind of the last failed cycle, so an outage is logged when it starts, not every retry. */
+  lastCycleError: string | null;
 }
 
 export function initialState(): CycleState {
-  return { orphanCandidates: [], logged: new Map() };
+  return { orphanCandidates: [], logged: new Map(), lastCycleError: null };
 }
 
 /** Final state of one row after the cycle; `success` is what netplan_success must be. */
@@ -46,6 +50,12 @@ export interface CycleReport {
   statusUpdates: StatusUpdate[];
   /** Changes that failed (rolled back): the loop backs off. */
   failed: number;
+  /** Time spent in the apply transaction (0 when the plan was empty). */
+  applySeconds: number;
+  /** Refused rows logged for the first time (or with a new reason) in this cycle. */
+  refusedNow: RowReport[];
+  /** Live links at the end of the cycle (read again only when something was applied). */
+  links: LiveLink[];
 }
 
 /** Reads what the host has now: owned files, live links, protected interfaces. */
@@ -70,18 +80,25 @@ export async function runCycle(deps: CycleDeps, state: CycleState): Promise<Cycl
   const observed = await observe(deps, state);
   const decided = plan(rows, observed);
   state.orphanCandidates = decided.orphanCandidates;
+  deps.onPlan?.(decided);
+  const applyStart = deps.now();
   const results =
     decided.changes.length === 0 ? [] : await applyTransaction(deps, decided.changes, observed.files);
+  const applySeconds = (deps.now() - applyStart) / 1000;
   const reports = decided.rows.map((outcome) => rowReport(outcome, results));
   const statusUpdates = changedStatuses(rows, reports);
   await deps.store.writeStatus(statusUpdates);
-  logCycle(deps.logger, state, reports, results, decided);
+  logResults(deps.logger, results, decided);
+  const refusedNow = logRefusals(deps.logger, state, reports);
   return {
     plan: decided,
     results,
     rows: reports,
     statusUpdates,
     failed: results.filter((r) => r.failure).length,
+    applySeconds,
+    refusedNow,
+    links: results.length === 0 ? observed.links : await deps.readLinks(),
   };
 }
 
@@ -117,7 +134,7 @@ function changedStatuses(rows: readonly InterfaceRow[], reports: readonly RowRep
     .map(({ id, success }) => ({ id, success }));
 }
 
-function fields(report: RowReport) {
+function rowFields(report: RowReport) {
   return {
     interface_id: report.id,
     interface_name: report.name ?? undefined,
@@ -130,32 +147,32 @@ function changeName(change: Change): string {
 }
 
 /** One line per change and per failure; a row that stays rejected is logged once, not every cycle. */
-function logCycle(
-  logger: Logger,
-  state: CycleState,
-  reports: readonly RowReport[],
-  results: readonly ChangeResult[],
-  decided: Plan,
-): void {
+function logResults(logger: Logger, results: readonly ChangeResult[], decided: Plan): void {
   for (const { change, failure } of results) {
     const base = { interface_name: changeName(change), drifts: change.drifts, action: change.kind };
     const ids =
       change.kind === 'remove'
         ? { mac_address: change.file.config?.mac }
         : { interface_id: change.nic.id, mac_address: change.nic.mac };
-    if (failure === null)
-      logger.info(
-        { ...base, ...ids },
-        change.kind === 'remove' ? 'orphaned interface removed' : 'interface configured',
-      );
-    else
-      logger.error(
-        { ...base, ...ids, error_type: failure.kind, reason: failure.reason },
-        'interface configuration failed, rolled back',
-      );
+    if (failure === null) {
+      const msg = change.kind === 'remove' ? 'orphaned interface removed' : 'interface configured';
+      logger.info({ ...base, ...ids }, msg);
+    } else {
+      const fields = { ...base, ...ids, error_type: failure.kind, reason: failure.reason };
+      logger.error(fields, 'interface configuration failed, rolled back');
+    }
   }
-  for (const name of decided.orphanCandidates)
+  for (const name of decided.orphanCandidates) {
     logger.info({ interface_name: name }, 'orphaned interface seen; removed next cycle if still orphaned');
+  }
+}
+
+/**
+ * One line per refused row, logged again only when its reason changes, so steady state stays silent.
+ * Returns the rows logged now (metrics count the same events).
+ */
+function logRefusals(logger: Logger, state: CycleState, reports: readonly RowReport[]): RowReport[] {
+  const fresh: RowReport[] = [];
   const seen = new Set<number>();
   for (const report of reports) {
     seen.add(report.id);
@@ -165,11 +182,11 @@ function logCycle(
     }
     if (state.logged.get(report.id) === report.reason) continue;
     state.logged.set(report.id, report.reason);
+    fresh.push(report);
     const level = report.state === 'waiting' ? 'warn' : 'error';
-    logger[level](
-      { ...fields(report), field: report.field, state: report.state, reason: report.reason },
-      'interface row not configured',
-    );
+    const fields = { ...rowFields(report), field: report.field, state: report.state, reason: report.reason };
+    logger[level](fields, 'interface row not configured');
   }
   for (const id of state.logged.keys()) if (!seen.has(id)) state.logged.delete(id);
+  return fresh;
 }

@@ -35,6 +35,8 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     HOST_ROOT: hostRoot,
     COMMAND_PREFIX: '',
     PROC_NET_ROUTE: join(hostRoot, 'proc', 'net', 'route'),
+    HEALTH_PORT: '0',
+    HEALTH_BIND: '127.0.0.1',
     ...extra,
   };
 }

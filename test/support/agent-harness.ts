@@ -2,7 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { Logger } from 'pino';
 import { initialState, runCycle, type CycleReport, type CycleState } from '../../src/agent/cycle.js';
+import { guardedCycle } from '../../src/commands.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { LiveLink } from '../../src/core/types.js';
 import { createLogger } from '../../src/log.js';
@@ -49,7 +51,10 @@ export interface Harness {
   logs: LogLine[];
   state: CycleState;
   hostRoot: string;
+  logger: Logger;
   cycle(): Promise<CycleReport>;
+  /** One cycle as the daemon runs it: never throws, reports to telemetry. Resolves whether it succeeded. */
+  tick(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -104,7 +109,9 @@ export async function startHarness(
     logs,
     state,
     hostRoot,
+    logger,
     cycle: () => runCycle(agent.deps, state),
+    tick: () => guardedCycle(agent, state, logger),
     async close() {
       await agent.close();
       rmSync(hostRoot, { recursive: true, force: true });

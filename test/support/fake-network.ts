@@ -23,6 +23,8 @@ export class FakeNetwork implements CommandRunner {
   failApply = false;
   /** When true, `netplan apply` changes nothing (verification can never pass). */
   frozen = false;
+  /** Runs at the start of every `netplan apply`: lets a test look at the agent mid-apply. */
+  onApply: (() => Promise<void>) | null = null;
   private readonly real: CommandRunner;
 
   constructor(
@@ -55,7 +57,10 @@ export class FakeNetwork implements CommandRunner {
     this.commands.push(argv.join(' '));
     const [tool, verb] = argv;
     if (tool === 'netplan' && verb === 'generate') return this.real.run(argv);
-    if (tool === 'netplan' && verb === 'apply') return this.apply(argv);
+    if (tool === 'netplan' && verb === 'apply') {
+      await this.onApply?.();
+      return this.apply(argv);
+    }
     if (tool === 'ip') return this.ip(argv);
     throw new AgentError('command_failed', `fake network: unexpected command ${argv.join(' ')}`);
   }
