@@ -1,0 +1,140 @@
+/**
+ * Fixtures of the agent's end-to-end scenarios: a sandbox with NICs and its own MariaDB, the n-th
+ * OpenStack port (NIC and row), and read-backs of what the agent left on the sandbox (files, calls).
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RawRow } from '../support/mariadb.js';
+import type { LogLine } from '../sandbox/agent.js';
+import { startSandboxDatabase, type SandboxDatabase } from '../sandbox/mariadb.js';
+import { startSandbox, type Nic, type Sandbox } from '../sandbox/sandbox.js';
+
+/** Bound of every wait for an outcome (networkd configures links asynchronously). */
+export const eventually = { timeout: 15_000, interval: 100 };
+
+/** The production default of COMMAND_PREFIX: inside a sandbox it enters the sandbox's own PID 1. */
+export const NSENTER_PREFIX = 'nsenter -t 1 -m -u -i -n -p --';
+
+/** MAC of the n-th port (OpenStack's fa:16:3e prefix). */
+export function mac(n: number): string {
+  return `fa:16:3e:00:00:${n.toString(16).padStart(2, '0')}`;
+}
+
+/** The n-th port as the VM sees it before the agent: a veth `ens<n+3>`, not renamed, no address. */
+export function nic(n: number): Nic {
+  return { name: `ens${n + 3}`, mac: mac(n) };
+}
+
+/** The n-th port's row: 10.0.<n>.10/24, MTU 1500, unless overridden. */
+export function row(n: number, overrides: Partial<RawRow> = {}): Partial<RawRow> {
+  return { macaddress: mac(n), address: `10.0.${n}.10`, cidr: `10.0.${n}.0/24`, mtu: 1500, ...overrides };
+}
+
+/** The sandbox and database of the running test; stop() tears down whatever was started. */
+export class Node {
+  sb: Sandbox | undefined;
+  db: SandboxDatabase | undefined;
+
+  async start(nics: Nic[]): Promise<{ sb: Sandbox; db: SandboxDatabase }> {
+    const sb = await startSandbox({ nics });
+    this.sb = sb;
+    const db = await startSandboxDatabase(sb);
+    this.db = db;
+    return { sb, db };
+  }
+
+  async stop(): Promise<void> {
+    try {
+      await this.db?.stop();
+    } finally {
+      await this.sb?.stop();
+      this.sb = undefined;
+      this.db = undefined;
+    }
+  }
+}
+
+/** Inserts the rows in order and returns their ids. */
+export async function insertRows(db: SandboxDatabase, rows: Partial<RawRow>[]): Promise<number[]> {
+  const ids: number[] = [];
+  for (const r of rows) ids.push(await db.insertRow(r));
+  return ids;
+}
+
+export interface FileState {
+  content: string;
+  /** A rewrite (temp file + rename) makes a new inode, whatever the clock's resolution. */
+  ino: number;
+  mtimeMs: number;
+  mode: number;
+}
+
+/** Every file in the sandbox's /etc/netplan, by name. */
+export function netplanFiles(sb: Sandbox): Map<string, FileState> {
+  const dir = join(sb.hostRoot, 'etc', 'netplan');
+  const files = new Map<string, FileState>();
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    const info = statSync(path);
+    files.set(name, {
+      content: info.isFile() ? readFileSync(path, 'utf8') : '',
+      ino: info.ino,
+      mtimeMs: info.mtimeMs,
+      mode: info.mode & 0o777,
+    });
+  }
+  return files;
+}
+
+/** Paths (relative to the host root) of every leftover temporary file of an interrupted write. */
+export function tempFiles(sb: Sandbox): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, rel: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const relPath = join(rel, entry.name);
+      if (entry.isDirectory()) walk(join(dir, entry.name), relPath);
+      else if (entry.name.endsWith('.multinic-tmp')) found.push(relPath);
+    }
+  };
+  walk(sb.hostRoot, '');
+  return found;
+}
+
+/** One call made through a tracer or a stand-in: `netplan apply [parent: node]`. */
+export interface Call {
+  command: string;
+  args: string;
+  /** The process that made it (only for the tracers): `node` for the agent, `nsenter` behind the prefix. */
+  parent: string | null;
+}
+
+export async function calls(sb: Sandbox): Promise<Call[]> {
+  return (await sb.calls()).map((line) => {
+    const match = /^(\S+) ?(.*?)(?: \[parent: (.*)\])?$/.exec(line);
+    return { command: match?.[1] ?? line, args: match?.[2] ?? '', parent: match?.[3] ?? null };
+  });
+}
+
+/** Calls the agent itself made (not netplan's own `ip link set …`): its parent is node or nsenter. */
+export function agentCalls(all: readonly Call[], command: 'netplan' | 'ip', args?: RegExp): Call[] {
+  return all.filter(
+    (call) =>
+      call.command === command &&
+      (call.parent === 'node' || call.parent === 'nsenter') &&
+      (args === undefined || args.test(call.args)),
+  );
+}
+
+/** systemd-networkd (re)starts, as the systemctl stand-in logged them: one per `netplan apply`. */
+export function networkdRestarts(all: readonly Call[]): number {
+  return all.filter(
+    (call) => call.command === 'systemctl' && /^(re)?start .*systemd-networkd/.test(call.args),
+  ).length;
+}
+
+/** The agent's log lines with this message, for this row id (when given). */
+export function linesOf(logs: readonly LogLine[], msg: string, interfaceId?: number): LogLine[] {
+  return logs.filter(
+    (line) => line.msg === msg && (interfaceId === undefined || line.interface_id === interfaceId),
+  );
+}
