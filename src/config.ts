@@ -14,6 +14,8 @@ export interface Config {
   sysClassNet: string;
   procNetRoute: string;
   osType: 'auto' | 'netplan';
+  /** `apply`: netplan apply, verify, roll back. `try`: netplan try, confirmed only after verification. */
+  applyMode: 'apply' | 'try';
   applyTimeoutMs: number;
   verifyTimeoutMs: number;
   commandTimeoutMs: number;
@@ -100,6 +102,7 @@ const envSchema = z.object({
   SYS_CLASS_NET: absolute('SYS_CLASS_NET', '/sys/class/net'),
   PROC_NET_ROUTE: absolute('PROC_NET_ROUTE', '/proc/net/route'),
   OS_TYPE: z.enum(['auto', 'netplan'], { error: 'OS_TYPE must be auto or netplan' }).default('auto'),
+  APPLY_MODE: z.enum(['apply', 'try'], { error: 'APPLY_MODE must be apply or try' }).default('apply'),
   APPLY_TIMEOUT: duration('APPLY_TIMEOUT', '120s', 1000, 600_000),
   VERIFY_TIMEOUT: duration('VERIFY_TIMEOUT', '20s', 100, 600_000),
   COMMAND_TIMEOUT: duration('COMMAND_TIMEOUT', '30s', 100, 600_000),
@@ -146,6 +149,7 @@ export function loadConfig(sources: ConfigSources): ConfigResult {
     sysClassNet: env.SYS_CLASS_NET,
     procNetRoute: env.PROC_NET_ROUTE,
     osType: env.OS_TYPE,
+    applyMode: env.APPLY_MODE,
     applyTimeoutMs: env.APPLY_TIMEOUT,
     verifyTimeoutMs: env.VERIFY_TIMEOUT,
     commandTimeoutMs: env.COMMAND_TIMEOUT,

@@ -65,6 +65,7 @@ export async function buildAgent(
     version: VERSION,
     stuckAfterMs: stuckAfterMs(config),
   });
+  const sleep = overrides.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const runner =
     overrides.runner ??
     createRunner({ prefix: config.commandPrefix, defaultTimeoutMs: config.commandTimeoutMs });
@@ -77,6 +78,8 @@ export async function buildAgent(
     commandRoot,
     applyTimeoutMs: config.applyTimeoutMs,
     scratchId: () => `${stamp(new Date())}-${process.pid}-${(scratch += 1)}`,
+    now: Date.now,
+    sleep,
   });
   const store = instrumentStore(createMysqlStore(config.db), metrics, Date.now);
   const deps: CycleDeps = {
@@ -89,7 +92,8 @@ export async function buildAgent(
     protectedNames: (links) => protectedNames(config, links),
     backup: (files) => createBackup(fs, files, stamp(new Date()), config.backupKeep),
     pingStore: () => store.ping(),
-    sleep: overrides.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    sleep,
+    applyMode: config.applyMode,
     now: () => Date.now(),
     timeoutMs: config.verifyTimeoutMs,
     intervalMs: 250,

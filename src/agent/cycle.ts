@@ -87,9 +87,10 @@ export async function runCycle(deps: CycleDeps, state: CycleState): Promise<Cycl
   const applySeconds = (deps.now() - applyStart) / 1000;
   const reports = decided.rows.map((outcome) => rowReport(outcome, results));
   const statusUpdates = changedStatuses(rows, reports);
-  await deps.store.writeStatus(statusUpdates);
+  // Logged before the write-back: what was done to the host is told even when the database is gone.
   logResults(deps.logger, results, decided);
   const refusedNow = logRefusals(deps.logger, state, reports);
+  await deps.store.writeStatus(statusUpdates);
   return {
     plan: decided,
     results,

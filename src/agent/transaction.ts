@@ -1,12 +1,14 @@
 import { asAgentError, type ErrorKind } from '../core/errors.js';
 import type { Change, NicConfig, OwnedFile } from '../core/types.js';
 import type { AddressTool } from '../host/addresses.js';
-import type { Backend, ConfigFile } from '../host/backends/backend.js';
+import type { Backend, ConfigFile, Trial } from '../host/backends/backend.js';
 import type { BackupFile } from '../host/backups.js';
 import type { HostFs } from '../host/host-fs.js';
 import { converge, type VerifyDeps } from './verify.js';
 
 export interface TransactionDeps extends VerifyDeps {
+  /** SPEC §6: `apply` (apply, verify, roll back) or `try` (a trial confirmed only after verification). */
+  applyMode: 'apply' | 'try';
   backend: Backend;
   fs: HostFs;
   addresses: AddressTool;
@@ -49,13 +51,103 @@ export async function applyTransaction(
   const undo: Undo[] = [];
   try {
     await writeBatch(deps, batch, undo);
-    await deps.backend.apply();
   } catch (err) {
-    const failure = failureOf(err, 'apply');
-    for (const change of batch) failures.set(change, failure);
-    note(failures, batch, await rollBack(deps, undo, batch));
+    failAll(failures, batch, failureOf(err, 'io'));
+    note(failures, batch, await restoreFiles(deps, undo, batch));
     return results(changes, failures);
   }
+  if (deps.applyMode === 'try') await tryBatch(deps, batch, undo, failures);
+  else await applyBatch(deps, batch, undo, failures);
+  return results(changes, failures);
+}
+
+function failAll(failures: Map<Change, Failure>, changes: readonly Change[], failure: Failure): void {
+  for (const change of changes) failures.set(change, failure);
+}
+
+/** `netplan apply` once, verify, then restore and re-apply exactly the changes that failed. */
+async function applyBatch(
+  deps: TransactionDeps,
+  batch: readonly Change[],
+  undo: readonly Undo[],
+  failures: Map<Change, Failure>,
+) {
+  try {
+    await deps.backend.apply();
+  } catch (err) {
+    failAll(failures, batch, failureOf(err, 'apply'));
+    note(failures, batch, await rollBack(deps, undo, batch));
+    return;
+  }
+  await verifyBatch(deps, batch, failures);
+  const failed = batch.filter((change) => failures.has(change));
+  if (failed.length > 0) note(failures, failed, await rollBack(deps, undo, failed));
+}
+
+/**
+ * Safe mode: a trial that the OS tool reverts unless confirmed, confirmed only when every change of the
+ * round verified. A revert undoes the whole round, so the changes that did verify get a second round
+ * of their own without the failed ones.
+ */
+async function tryBatch(
+  deps: TransactionDeps,
+  batch: readonly Change[],
+  undo: readonly Undo[],
+  failures: Map<Change, Failure>,
+) {
+  let round = [...batch];
+  for (let attempt = 0; attempt < 2 && round.length > 0; attempt += 1) {
+    const failed = await tryRound(deps, round, failures);
+    if (failed.length === 0) return;
+    note(failures, failed, await restoreFiles(deps, undo, failed));
+    const unconverged = await converge(deps, previousConfigs(failed));
+    if (unconverged.size > 0)
+      note(
+        failures,
+        failed,
+        `reverted, but the previous state did not come back: ${[...unconverged.values()].join('; ')}`,
+      );
+    round = round.filter((change) => !failures.has(change));
+  }
+  // Changes left after two rounds were reverted twice through no fault of their own: report it.
+  failAll(failures, round, {
+    kind: 'apply',
+    reason: 'reverted with a failing batch twice; retried next cycle',
+  });
+  note(failures, round, await restoreFiles(deps, undo, round));
+}
+
+/** One trial: returns the changes that failed (their runtime configuration is already reverted). */
+async function tryRound(
+  deps: TransactionDeps,
+  round: readonly Change[],
+  failures: Map<Change, Failure>,
+): Promise<Change[]> {
+  let trial: Trial;
+  try {
+    trial = await deps.backend.startTrial();
+  } catch (err) {
+    failAll(failures, round, failureOf(err, 'apply'));
+    return [...round];
+  }
+  await verifyBatch(deps, round, failures);
+  const failed = round.filter((change) => failures.has(change));
+  try {
+    if (failed.length === 0) await trial.confirm();
+    else await trial.revert();
+  } catch (err) {
+    const failure = failureOf(err, 'apply');
+    if (failed.length === 0) {
+      failAll(failures, round, failure);
+      return [...round];
+    }
+    note(failures, failed, failure.reason);
+  }
+  return failed;
+}
+
+/** Verification of an applied batch (SPEC §6): every NIC as desired, and the database still reachable. */
+async function verifyBatch(deps: TransactionDeps, batch: readonly Change[], failures: Map<Change, Failure>) {
   await flushRemoved(deps, batch);
   const unconverged = await converge(deps, targetsOf(batch));
   for (const change of batch) {
@@ -68,12 +160,11 @@ export async function applyTransaction(
     (err: unknown) => failureOf(err, 'db_connection'),
   );
   if (storeDown !== null) {
-    const reason = `database unreachable after apply: ${storeDown.reason}`;
-    for (const change of batch) failures.set(change, { kind: 'verify', reason });
+    failAll(failures, batch, {
+      kind: 'verify',
+      reason: `database unreachable after apply: ${storeDown.reason}`,
+    });
   }
-  const failed = batch.filter((change) => failures.has(change));
-  if (failed.length > 0) note(failures, failed, await rollBack(deps, undo, failed));
-  return results(changes, failures);
 }
 
 /** Appends what happened during the rollback to the reason of each failed change. */
@@ -177,20 +268,34 @@ async function rollBack(
   undo: readonly Undo[],
   failed: readonly Change[],
 ): Promise<string | null> {
-  const failedSet = new Set(failed);
-  const steps = [...undo].reverse().filter((step) => failedSet.has(step.change));
+  const restored = await restoreFiles(deps, undo, failed);
+  if (restored !== null) return restored;
   try {
-    for (const step of steps) {
-      if (step.before === null) await deps.fs.remove(step.path);
-      else await deps.fs.writeAtomic(step.path, step.before, 0o600);
-    }
-    if (steps.length > 0) await deps.backend.apply();
+    if (undo.some((step) => failed.includes(step.change))) await deps.backend.apply();
   } catch (err) {
     return `rollback failed: ${failureOf(err, 'apply').reason}`;
   }
   const unconverged = await converge(deps, previousConfigs(failed));
   if (unconverged.size === 0) return null;
   return `rolled back, but the previous state did not come back: ${[...unconverged.values()].join('; ')}`;
+}
+
+/** Puts the files of the given changes back as they were before the transaction. */
+async function restoreFiles(
+  deps: TransactionDeps,
+  undo: readonly Undo[],
+  changes: readonly Change[],
+): Promise<string | null> {
+  const steps = [...undo].reverse().filter((step) => changes.includes(step.change));
+  try {
+    for (const step of steps) {
+      if (step.before === null) await deps.fs.remove(step.path);
+      else await deps.fs.writeAtomic(step.path, step.before, 0o600);
+    }
+    return null;
+  } catch (err) {
+    return `restoring the previous files failed: ${failureOf(err, 'io').reason}`;
+  }
 }
 
 function previousConfigs(failed: readonly Change[]): NicConfig[] {

@@ -1,10 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { AgentError } from '../../src/core/errors.js';
 import { parseCidr, sameCidr } from '../../src/core/ipv4.js';
 import { isOwned, parseNetplan } from '../../src/core/netplan.js';
 import type { LiveLink } from '../../src/core/types.js';
-import { createRunner, type CommandRunner, type LongRunning } from '../../src/host/exec.js';
+import { createRunner, type CommandRunner, type Exit, type LongRunning } from '../../src/host/exec.js';
 
 export interface FakeLink extends LiveLink {
   /** Largest MTU the "driver" accepts; a bigger one is silently not applied, as a real NIC would refuse it. */
@@ -65,8 +65,50 @@ export class FakeNetwork implements CommandRunner {
     throw new AgentError('command_failed', `fake network: unexpected command ${argv.join(' ')}`);
   }
 
+  /**
+   * `netplan try`: applies like `apply`, marks itself ready, then SIGUSR1 keeps the configuration and
+   * SIGINT restores the previous names and MTUs (addresses added meanwhile stay, as with networkd).
+   */
   start(argv: readonly string[]): LongRunning {
-    throw new AgentError('command_failed', `fake network: unexpected long-running ${argv.join(' ')}`);
+    this.commands.push(argv.join(' '));
+    if (argv[0] !== 'netplan' || argv[1] !== 'try') {
+      throw new AgentError('command_failed', `fake network: unexpected long-running ${argv.join(' ')}`);
+    }
+    const snapshot = this.links.map((link) => ({ ...link, ipv4: [...link.ipv4] }));
+    const ready = join(this.hostRoot, 'run', 'netplan', 'netplan-try.ready');
+    let finish: (exit: Exit) => void = () => undefined;
+    const exited = new Promise<Exit>((resolve) => (finish = resolve));
+    void (this.onApply?.() ?? Promise.resolve()).then(() => {
+      if (this.failApply) return finish({ code: 1, signal: null, stdout: '', stderr: 'boom' });
+      if (!this.frozen) this.apply(argv);
+      mkdirSync(dirname(ready), { recursive: true });
+      writeFileSync(ready, '');
+    });
+    return {
+      pid: 4242,
+      exited,
+      signal: (sig) => {
+        rmSync(ready, { force: true });
+        if (sig === 'SIGINT') this.revert(snapshot);
+        finish({
+          code: 0,
+          signal: null,
+          stdout: sig === 'SIGUSR1' ? 'Configuration accepted.\n' : 'Reverting.\n',
+          stderr: '',
+        });
+      },
+    };
+  }
+
+  private revert(snapshot: readonly FakeLink[]): void {
+    for (const before of snapshot) {
+      const link = this.links.find((l) => l.mac === before.mac);
+      if (link === undefined) continue;
+      link.name = before.name;
+      link.mtu = before.mtu;
+      for (const address of before.ipv4)
+        if (!link.ipv4.some((a) => sameCidr(a, address))) link.ipv4.push(address);
+    }
   }
 
   close(): Promise<void> {

@@ -33,4 +33,17 @@ export interface Backend {
   validate(files: readonly ConfigFile[]): Promise<FileValidation>;
   /** Applies everything written, once for the whole batch. */
   apply(): Promise<void>;
+  /**
+   * Safe mode: applies everything written as a trial that the OS tool reverts by itself unless it is
+   * confirmed in time (netplan try). Resolves once the trial configuration is active.
+   */
+  startTrial(): Promise<Trial>;
+}
+
+/** An applied configuration waiting for its verdict. */
+export interface Trial {
+  /** Keeps the configuration. */
+  confirm(): Promise<void>;
+  /** Restores the runtime configuration that was active before the trial (files are the caller's job). */
+  revert(): Promise<void>;
 }

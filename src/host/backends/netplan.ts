@@ -9,9 +9,9 @@ import {
   renderNetplan,
 } from '../../core/netplan.js';
 import type { OwnedFile } from '../../core/types.js';
-import type { CommandRunner } from '../exec.js';
+import type { CommandRunner, Exit } from '../exec.js';
 import type { HostFs } from '../host-fs.js';
-import type { Backend, ConfigFile, FileValidation, OwnedScan } from './backend.js';
+import type { Backend, ConfigFile, FileValidation, OwnedScan, Trial } from './backend.js';
 
 export interface NetplanOptions {
   fs: HostFs;
@@ -24,6 +24,17 @@ export interface NetplanOptions {
   applyTimeoutMs: number;
   /** Unique per call, e.g. a timestamp: names the scratch directory of a validation. */
   scratchId: () => string;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+}
+
+/** netplan try creates this once the trial configuration is active and it waits for a verdict. */
+const TRY_READY = '/run/netplan/netplan-try.ready';
+
+function trialError(message: string, exit: Exit | Error): AgentError {
+  if (exit instanceof Error) return new AgentError('apply', `${message}: ${exit.message}`, {}, exit);
+  const how = exit.code === null ? `signal ${exit.signal ?? '?'}` : `exit ${exit.code}`;
+  return new AgentError('apply', `${message} (${how})`, { stdout: exit.stdout, stderr: exit.stderr });
 }
 
 const SCRATCH_BASE = '/var/lib/multinic/scratch';
@@ -76,5 +87,36 @@ export function createNetplanBackend(options: NetplanOptions): Backend {
     await runner.run(['netplan', 'apply'], { timeoutMs: options.applyTimeoutMs });
   }
 
-  return { kind: 'netplan', pathOf: netplanPath, render: renderNetplan, scan, validate, apply };
+  async function startTrial(): Promise<Trial> {
+    const seconds = String(Math.max(1, Math.round(options.applyTimeoutMs / 1000)));
+    const trial = runner.start(['netplan', 'try', '--timeout', seconds]);
+    const outcome = trial.exited.then(
+      (exit) => exit,
+      (err: unknown) => err as Error,
+    );
+    // netplan installs its signal handlers before it applies: a signal sent before the ready file exists
+    // would interrupt the apply half-way, so wait for it (or for the process to give up).
+    const deadline = options.now() + options.applyTimeoutMs;
+    for (;;) {
+      if ((await fs.readText(TRY_READY)) !== null) break;
+      const exited = await Promise.race([outcome, options.sleep(100).then(() => null)]);
+      if (exited !== null) throw trialError('netplan try ended before it was ready', exited);
+      if (options.now() >= deadline) {
+        trial.signal('SIGINT');
+        throw trialError('netplan try was not ready in time', await outcome);
+      }
+    }
+    const finish = async (signal: 'SIGUSR1' | 'SIGINT', expected: RegExp, what: string) => {
+      trial.signal(signal);
+      const exit = await outcome;
+      if (exit instanceof Error || !expected.test(exit.stdout))
+        throw trialError(`netplan try did not ${what}`, exit);
+    };
+    return {
+      confirm: () => finish('SIGUSR1', /Configuration accepted/, 'accept the configuration'),
+      revert: () => finish('SIGINT', /Revert/i, 'revert'),
+    };
+  }
+
+  return { kind: 'netplan', pathOf: netplanPath, render: renderNetplan, scan, validate, apply, startTrial };
 }
