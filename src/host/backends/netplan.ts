@@ -89,6 +89,8 @@ export function createNetplanBackend(options: NetplanOptions): Backend {
 
   async function startTrial(): Promise<Trial> {
     const seconds = String(Math.max(1, Math.round(options.applyTimeoutMs / 1000)));
+    // A ready file left by a trial of a crashed run would make this one look ready before it applied.
+    await fs.remove(TRY_READY);
     const trial = runner.start(['netplan', 'try', '--timeout', seconds]);
     const outcome = trial.exited.then(
       (exit) => exit,
