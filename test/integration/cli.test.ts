@@ -105,7 +105,7 @@ describe('multinic-agent CLI', () => {
     expect(result.stdout).toContain('"error_type":"db_connection"');
   });
 
-  it('run: completes the first cycle at once (not after an interval) and exits 0 on SIGTERM', async () => {
+  it('run: completes the first cycle at once (not after an interval), holds the node lock, exits 0 on SIGTERM', async () => {
     const child = spawn(process.execPath, [CLI, 'run'], { env: env({ POLL_INTERVAL: '1h' }) });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -114,6 +114,10 @@ describe('multinic-agent CLI', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(output).toContain('interface row not configured');
+    // A second agent on the same host refuses to run while the first holds the lock, and touches nothing.
+    const second = cli(['once']);
+    expect(second.code).toBe(1);
+    expect(second.stdout).toContain('"error_type":"lock_held"');
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
