@@ -1,7 +1,7 @@
 import { asAgentError, type ErrorKind } from '../core/errors.js';
 import type { Change, NicConfig, OwnedFile } from '../core/types.js';
 import type { AddressTool } from '../host/addresses.js';
-import type { Backend, ConfigFile, Trial } from '../host/backends/backend.js';
+import type { ApplySet, Backend, ConfigFile, Trial } from '../host/backends/backend.js';
 import type { BackupFile } from '../host/backups.js';
 import type { HostFs } from '../host/host-fs.js';
 import { converge, type VerifyDeps } from './verify.js';
@@ -73,7 +73,7 @@ async function applyBatch(
   failures: Map<Change, Failure>,
 ) {
   try {
-    await deps.backend.apply();
+    await deps.backend.apply(applySetOf(batch));
   } catch (err) {
     failAll(failures, batch, failureOf(err, 'apply'));
     note(failures, batch, await rollBack(deps, undo, batch));
@@ -125,7 +125,7 @@ async function tryRound(
 ): Promise<Change[]> {
   let trial: Trial;
   try {
-    trial = await deps.backend.startTrial();
+    trial = await deps.backend.startTrial(applySetOf(round));
   } catch (err) {
     failAll(failures, round, failureOf(err, 'apply'));
     return [...round];
@@ -254,6 +254,22 @@ async function flushRemoved(deps: TransactionDeps, batch: readonly Change[]): Pr
   }
 }
 
+/** The configurations a batch puts in place and the names it removes. */
+function applySetOf(batch: readonly Change[]): ApplySet {
+  return {
+    configure: targetsOf(batch),
+    remove: batch.flatMap((change) => (change.kind === 'remove' ? [change.file.name] : [])),
+  };
+}
+
+/** What undoing failed changes puts back: previous configurations, and removal of NICs that were new. */
+function rollbackSetOf(failed: readonly Change[]): ApplySet {
+  return {
+    configure: previousConfigs(failed),
+    remove: failed.flatMap((change) => (change.kind === 'create' ? [change.nic.name] : [])),
+  };
+}
+
 function targetsOf(batch: readonly Change[]): NicConfig[] {
   return batch.flatMap((change) => (change.kind === 'remove' ? [] : [change.nic]));
 }
@@ -271,7 +287,7 @@ async function rollBack(
   const restored = await restoreFiles(deps, undo, failed);
   if (restored !== null) return restored;
   try {
-    if (undo.some((step) => failed.includes(step.change))) await deps.backend.apply();
+    if (undo.some((step) => failed.includes(step.change))) await deps.backend.apply(rollbackSetOf(failed));
   } catch (err) {
     return `rollback failed: ${failureOf(err, 'apply').reason}`;
   }

@@ -27,7 +27,8 @@ export function mismatch(config: NicConfig, links: readonly LiveLink[]): string 
 /**
  * Waits until every link matches its configuration, for a bounded time. On the way it deletes the
  * addresses the daemon left behind (networkd keeps an address that left the configuration), but only on
- * a link that already carries its desired address, so a slow daemon never leaves a NIC with none.
+ * a link that already carries its name, MTU and desired address, so a slow daemon or a failing change
+ * never leaves a NIC with no address.
  * Returns the mismatch of every link that did not converge, by name.
  */
 export async function converge(
@@ -54,8 +55,10 @@ async function dropStaleAddresses(
   config: NicConfig,
   links: readonly LiveLink[],
 ): Promise<void> {
+  // Only once the rest of the configuration holds: a change that is going to be rolled back must not
+  // cost the NIC its working address in the meantime.
   const link = links.find((candidate) => candidate.mac === config.mac && candidate.name === config.name);
-  if (link === undefined) return;
+  if (link === undefined || link.mtu !== config.mtu) return;
   const hasDesired = config.address === null || link.ipv4.some((a) => sameCidr(a, config.address));
   if (!hasDesired) return;
   for (const address of link.ipv4) {

@@ -31,13 +31,23 @@ export interface Backend {
    * before anything on the host is touched. On failure, names the file's NIC when the tool says which.
    */
   validate(files: readonly ConfigFile[]): Promise<FileValidation>;
-  /** Applies everything written, once for the whole batch. */
-  apply(): Promise<void>;
+  /** Applies everything written, once for the whole batch; `set` names what changed. */
+  apply(set: ApplySet): Promise<void>;
   /**
    * Safe mode: applies everything written as a trial that the OS tool reverts by itself unless it is
    * confirmed in time (netplan try). Resolves once the trial configuration is active.
    */
-  startTrial(): Promise<Trial>;
+  startTrial(set: ApplySet): Promise<Trial>;
+}
+
+/**
+ * What a batch changed. netplan applies everything at once and ignores it; NetworkManager brings up the
+ * configured connections and takes down the removed ones.
+ */
+export interface ApplySet {
+  configure: NicConfig[];
+  /** Names whose configuration was removed. */
+  remove: string[];
 }
 
 /** An applied configuration waiting for its verdict. */

@@ -11,7 +11,7 @@ import {
 import type { OwnedFile } from '../../core/types.js';
 import type { CommandRunner, Exit } from '../exec.js';
 import type { HostFs } from '../host-fs.js';
-import type { Backend, ConfigFile, FileValidation, OwnedScan, Trial } from './backend.js';
+import type { ApplySet, Backend, ConfigFile, FileValidation, OwnedScan, Trial } from './backend.js';
 
 export interface NetplanOptions {
   fs: HostFs;
@@ -83,11 +83,11 @@ export function createNetplanBackend(options: NetplanOptions): Backend {
     }
   }
 
-  async function apply(): Promise<void> {
+  async function apply(_set: ApplySet): Promise<void> {
     await runner.run(['netplan', 'apply'], { timeoutMs: options.applyTimeoutMs });
   }
 
-  async function startTrial(): Promise<Trial> {
+  async function startTrial(_set: ApplySet): Promise<Trial> {
     const seconds = String(Math.max(1, Math.round(options.applyTimeoutMs / 1000)));
     // A ready file left by a trial of a crashed run would make this one look ready before it applied.
     await fs.remove(TRY_READY);
