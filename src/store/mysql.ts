@@ -39,17 +39,8 @@ interface Context {
 // What `send` counts: SELECT and UPDATE in stats, anything else (ping, KILL) in neither.
 type StatementKind = 'select' | 'update' | 'other';
 
-interface NodeRowPacket extends RowDataPacket {
-  id: number;
-  port_id: unknown;
-  subnet_id: unknown;
-  macaddress: unknown;
-  attached_node_name: unknown;
-  netplan_success: number;
-  address: unknown;
-  cidr: unknown;
-  mtu: unknown;
-}
+/** A row as the driver returns it: the InterfaceRow columns (the SELECT names exactly those). */
+type NodeRowPacket = RowDataPacket & InterfaceRow;
 
 /**
  * Creates the store without connecting: the database may be down when the agent starts, and the agent

@@ -1,11 +1,18 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { showPlan } from '../../src/commands.js';
-import type { LiveLink } from '../../src/core/types.js';
-import { startHarness, type Harness } from '../support/agent-harness.js';
+import {
+  insertPortRows,
+  netplanFile,
+  netplanFiles,
+  portNic,
+  portRow,
+  startHarness,
+  type Harness,
+} from '../support/agent-harness.js';
 import { macOf } from '../support/fixtures.js';
-import { createTestDatabase, type RawRow, type TestDatabase } from '../support/mariadb.js';
+import { createTestDatabase, type TestDatabase } from '../support/mariadb.js';
 
 let db: TestDatabase;
 let h: Harness | undefined;
@@ -20,23 +27,6 @@ afterEach(async () => {
 });
 
 /** The n-th OpenStack port: a veth-like NIC not yet renamed, and its row. */
-function nic(n: number): LiveLink {
-  return { name: `ens${n + 3}`, mac: macOf(n), mtu: 1500, ipv4: [] };
-}
-function row(n: number, overrides: Partial<RawRow> = {}): Partial<RawRow> {
-  return { macaddress: macOf(n), address: `10.0.${n}.10`, cidr: `10.0.${n}.0/24`, mtu: 1500, ...overrides };
-}
-async function insertRows(count: number): Promise<number[]> {
-  const ids: number[] = [];
-  for (let n = 0; n < count; n += 1) ids.push(await db.insertRow(row(n)));
-  return ids;
-}
-function netplanFiles(harness: Harness): string[] {
-  return readdirSync(join(harness.hostRoot, 'etc', 'netplan')).sort();
-}
-function fileText(harness: Harness, name: string): string {
-  return readFileSync(join(harness.hostRoot, 'etc', 'netplan', name), 'utf8');
-}
 async function statuses(ids: readonly number[]): Promise<(number | null | undefined)[]> {
   return Promise.all(ids.map((id) => db.readStatus(id)));
 }
@@ -58,10 +48,10 @@ async function measured(harness: Harness) {
 
 describe('cycle: 10 new NICs, then steady state', () => {
   it('configures all ten with one apply, then does nothing: 1 SELECT, 0 UPDATE, 0 processes, 0 writes', async () => {
-    const ids = await insertRows(10);
+    const ids = await insertPortRows(db, 10);
     h = await startHarness(
       db,
-      Array.from({ length: 10 }, (_, n) => nic(n)),
+      Array.from({ length: 10 }, (_, n) => portNic(n)),
     );
     const first = await measured(h);
     expect(first.report.failed).toBe(0);
@@ -90,10 +80,10 @@ describe('cycle: 10 new NICs, then steady state', () => {
   });
 
   it('applies K changed NICs with exactly one netplan apply and one validation run', async () => {
-    const ids = await insertRows(10);
+    const ids = await insertPortRows(db, 10);
     h = await startHarness(
       db,
-      Array.from({ length: 10 }, (_, n) => nic(n)),
+      Array.from({ length: 10 }, (_, n) => portNic(n)),
     );
     await h.cycle();
     await db.admin.query('UPDATE multi_interface SET address = ? WHERE id = ?', ['10.0.1.11', ids[1]]);
@@ -122,7 +112,7 @@ describe('cycle: 10 new NICs, then steady state', () => {
     expect(h.net.link(macOf(1)).ipv4).toEqual([{ ip: '10.0.1.11', prefix: 24 }]);
     expect(h.net.link(macOf(4)).mtu).toBe(9000);
     expect(h.net.link(macOf(7)).ipv4).toEqual([{ ip: '10.0.7.10', prefix: 16 }]);
-    expect(fileText(h, '97-multinic7.yaml')).toContain('addresses: ["10.0.7.10/16"]');
+    expect(netplanFile(h, '97-multinic7.yaml')).toContain('addresses: ["10.0.7.10/16"]');
     expect(writes).toBeGreaterThanOrEqual(3);
     expect(await statuses(ids)).toEqual(Array(10).fill(1));
   });
@@ -130,15 +120,15 @@ describe('cycle: 10 new NICs, then steady state', () => {
 
 describe('cycle: failures roll back', () => {
   it('restores the old working file when netplan apply fails, and marks the rows 0 with the reason', async () => {
-    const ids = await insertRows(2);
-    h = await startHarness(db, [nic(0), nic(1)]);
+    const ids = await insertPortRows(db, 2);
+    h = await startHarness(db, [portNic(0), portNic(1)]);
     await h.cycle();
-    const working = fileText(h, '90-multinic0.yaml');
+    const working = netplanFile(h, '90-multinic0.yaml');
     await db.admin.query('UPDATE multi_interface SET address = ? WHERE id = ?', ['10.0.0.20', ids[0]]);
     h.net.failApply = true;
     const report = await h.cycle();
     expect(report.failed).toBe(1);
-    expect(fileText(h, '90-multinic0.yaml')).toBe(working);
+    expect(netplanFile(h, '90-multinic0.yaml')).toBe(working);
     expect(await statuses(ids)).toEqual([0, 1]);
     const error = h.logs.find((l) => l.msg === 'interface configuration failed, rolled back');
     expect(error).toMatchObject({
@@ -151,10 +141,10 @@ describe('cycle: failures roll back', () => {
   });
 
   it('rolls back only the NIC whose MTU the driver refuses; the other change holds', async () => {
-    const ids = await insertRows(2);
-    h = await startHarness(db, [nic(0), nic(1)]);
+    const ids = await insertPortRows(db, 2);
+    h = await startHarness(db, [portNic(0), portNic(1)]);
     await h.cycle();
-    const working = fileText(h, '90-multinic0.yaml');
+    const working = netplanFile(h, '90-multinic0.yaml');
     h.net.link(macOf(0)).maxMtu = 1500;
     await db.admin.query('UPDATE multi_interface SET mtu = 9000 WHERE id = ?', [ids[0]]);
     await db.admin.query('UPDATE multi_interface SET address = ? WHERE id = ?', ['10.0.1.12', ids[1]]);
@@ -164,15 +154,15 @@ describe('cycle: failures roll back', () => {
       [ids[1], 'configured'],
     ]);
     expect(report.rows[0]?.reason).toMatch(/multinic0 has MTU 1500, expected 9000/);
-    expect(fileText(h, '90-multinic0.yaml')).toBe(working);
-    expect(fileText(h, '91-multinic1.yaml')).toContain('10.0.1.12/24');
+    expect(netplanFile(h, '90-multinic0.yaml')).toBe(working);
+    expect(netplanFile(h, '91-multinic1.yaml')).toContain('10.0.1.12/24');
     expect(h.net.link(macOf(1)).ipv4).toEqual([{ ip: '10.0.1.12', prefix: 24 }]);
     expect(await statuses(ids)).toEqual([0, 1]);
   });
 
   it('deletes a newly created file when its NIC never converges (nothing half-done is kept)', async () => {
-    const [id] = await insertRows(1);
-    h = await startHarness(db, [nic(0)]);
+    const [id] = await insertPortRows(db, 1);
+    h = await startHarness(db, [portNic(0)]);
     h.net.frozen = true;
     const report = await h.cycle();
     expect(report.rows[0]).toMatchObject({ id, state: 'failed', success: 0 });
@@ -183,8 +173,8 @@ describe('cycle: failures roll back', () => {
 
 describe('cycle: orphans and database errors', () => {
   it("removes a deleted row's file on the second sight and flushes the live addresses", async () => {
-    const ids = await insertRows(2);
-    h = await startHarness(db, [nic(0), nic(1)]);
+    const ids = await insertPortRows(db, 2);
+    h = await startHarness(db, [portNic(0), portNic(1)]);
     await h.cycle();
     await db.admin.query('UPDATE multi_interface SET deleted_at = NOW() WHERE id = ?', [ids[1]]);
     const first = await h.cycle();
@@ -200,8 +190,8 @@ describe('cycle: orphans and database errors', () => {
   });
 
   it('deletes nothing while the database cannot be read', async () => {
-    await insertRows(2);
-    h = await startHarness(db, [nic(0), nic(1)]);
+    await insertPortRows(db, 2);
+    h = await startHarness(db, [portNic(0), portNic(1)]);
     await h.cycle();
     await db.admin.query('RENAME TABLE multi_interface TO multi_interface_gone');
     for (let i = 0; i < 3; i += 1) await expect(h.cycle()).rejects.toMatchObject({ retryable: true });
@@ -215,7 +205,7 @@ describe('cycle: orphans and database errors', () => {
 
 describe('cycle: NICs that are not there or not ours', () => {
   it('waits for a NIC that is not plugged yet, then configures it as soon as it appears', async () => {
-    const [id] = await insertRows(1);
+    const [id] = await insertPortRows(db, 1);
     h = await startHarness(db, []);
     const report = await h.cycle();
     expect(report.rows[0]).toMatchObject({ state: 'waiting', success: 0 });
@@ -223,14 +213,14 @@ describe('cycle: NICs that are not there or not ours', () => {
     expect(h.logs.filter((l) => l.msg === 'interface row not configured')).toHaveLength(1);
     await h.cycle();
     expect(h.logs.filter((l) => l.msg === 'interface row not configured')).toHaveLength(1);
-    h.net.links.push({ ...nic(0), maxMtu: 9000 });
+    h.net.links.push({ ...portNic(0), maxMtu: 9000 });
     const later = await h.cycle();
     expect(later.rows[0]).toMatchObject({ state: 'configured', success: 1 });
     expect(await db.readStatus(id!)).toBe(1);
   });
 
   it('refuses the NIC holding the default route and never touches it', async () => {
-    const id = await db.insertRow(row(0, { macaddress: 'FA-16-3E-FF-FF-00' }));
+    const id = await db.insertRow(portRow(0, { macaddress: 'FA-16-3E-FF-FF-00' }));
     h = await startHarness(db, []);
     const report = await h.cycle();
     expect(report.rows[0]).toMatchObject({ state: 'protected', success: 0 });
@@ -245,8 +235,8 @@ describe('cycle: NICs that are not there or not ours', () => {
 
 describe('plan command', () => {
   it('exits 2 while changes are pending and 0 once in sync, changing nothing itself', async () => {
-    await insertRows(1);
-    h = await startHarness(db, [nic(0)]);
+    await insertPortRows(db, 1);
+    h = await startHarness(db, [portNic(0)]);
     const lines: string[] = [];
     expect(await showPlan(h.agent, (line) => lines.push(line))).toBe(2);
     expect(lines[0]).toMatch(/^create +multinic0 +row \d+ +fa:16:3e:00:00:00 +10\.0\.0\.10\/24 +mtu 1500/);

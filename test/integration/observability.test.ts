@@ -6,7 +6,7 @@ import { createMetrics, describeMetrics } from '../../src/agent/metrics.js';
 import type { HealthBody } from '../../src/agent/telemetry.js';
 import type { LiveLink } from '../../src/core/types.js';
 import { startHttpServer, type HttpServer } from '../../src/http/server.js';
-import { startHarness, type Harness } from '../support/agent-harness.js';
+import { insertPortRows, portNic, startHarness, type Harness } from '../support/agent-harness.js';
 import { macOf } from '../support/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/mariadb.js';
 import { parseProm, valueOf } from '../support/prom.js';
@@ -18,17 +18,6 @@ let proxy: TcpProxy;
 let h: Harness;
 let server: HttpServer;
 let user: string;
-
-function nic(n: number): LiveLink {
-  return { name: `ens${n + 3}`, mac: macOf(n), mtu: 1500, ipv4: [] };
-}
-async function insertRows(count: number): Promise<number[]> {
-  const ids: number[] = [];
-  for (let n = 0; n < count; n += 1) {
-    ids.push(await db.insertRow({ macaddress: macOf(n), address: `10.0.${n}.10`, cidr: `10.0.${n}.0/24` }));
-  }
-  return ids;
-}
 
 async function get(path: string, method = 'GET') {
   const res = await fetch(`http://127.0.0.1:${server.port}${path}`, { method });
@@ -74,8 +63,8 @@ afterEach(async () => {
 
 describe('health JSON and probes', () => {
   it('reports the seed fields, the node, and one entry per NIC with desired and live state', async () => {
-    await insertRows(2);
-    await start([nic(0), nic(1)]);
+    await insertPortRows(db, 2);
+    await start([portNic(0), portNic(1)]);
     expect((await get('/readyz')).code).toBe(503);
     expect(await h.tick()).toBe(true);
     const { code, body } = await health();
@@ -107,8 +96,8 @@ describe('health JSON and probes', () => {
   });
 
   it('answers 404 for unknown paths and 405 for other methods, and never shows the password', async () => {
-    await insertRows(1);
-    await start([nic(0)]);
+    await insertPortRows(db, 1);
+    await start([portNic(0)]);
     await h.tick();
     expect((await get('/nope')).code).toBe(404);
     const post = await get('/metrics', 'POST');
@@ -119,8 +108,8 @@ describe('health JSON and probes', () => {
   });
 
   it('a database outage keeps liveness, fails readiness, degrades health, backs off, then recovers', async () => {
-    await insertRows(1);
-    await start([nic(0)]);
+    await insertPortRows(db, 1);
+    await start([portNic(0)]);
     await h.tick();
     await proxy.down();
     const controller = new AbortController();
@@ -165,8 +154,8 @@ describe('health JSON and probes', () => {
 
 describe('every metric moves when its event happens', () => {
   it('processed, processing duration, cycles, cycle duration, concurrent tasks, info, db query duration', async () => {
-    await insertRows(10);
-    await start(Array.from({ length: 10 }, (_, n) => nic(n)));
+    await insertPortRows(db, 10);
+    await start(Array.from({ length: 10 }, (_, n) => portNic(n)));
     const before = await metrics();
     expect(valueOf(before, 'multinic_interfaces_processed_total', { status: 'success' })).toBe(0);
     await h.tick();
@@ -193,8 +182,8 @@ describe('every metric moves when its event happens', () => {
   });
 
   it('concurrent tasks shows the changes in flight during the apply', async () => {
-    await insertRows(3);
-    await start([nic(0), nic(1), nic(2)]);
+    await insertPortRows(db, 3);
+    await start([portNic(0), portNic(1), portNic(2)]);
     let inFlight: number | undefined;
     h.net.onApply = async () => {
       inFlight = valueOf(await metrics(), 'multinic_concurrent_tasks');
@@ -204,8 +193,8 @@ describe('every metric moves when its event happens', () => {
   });
 
   it('drifts by type, and orphan deletions', async () => {
-    const ids = await insertRows(2);
-    await start([nic(0), nic(1)]);
+    const ids = await insertPortRows(db, 2);
+    await start([portNic(0), portNic(1)]);
     await h.tick();
     h.net.link(macOf(0)).mtu = 1400;
     await h.tick();
@@ -222,8 +211,8 @@ describe('every metric moves when its event happens', () => {
   });
 
   it('a failed apply: failed counter, error by type, degraded health with the reason and when', async () => {
-    const [id] = await insertRows(1);
-    await start([nic(0)]);
+    const [id] = await insertPortRows(db, 1);
+    await start([portNic(0)]);
     h.net.failApply = true;
     expect(await h.tick()).toBe(false);
     const m = await metrics();
@@ -239,7 +228,7 @@ describe('every metric moves when its event happens', () => {
 
   it('a bad row counts one validation error, not one per cycle', async () => {
     await db.insertRow({ macaddress: macOf(0), address: '10.0.0.10', cidr: '10.0.0.0/24', mtu: 0 });
-    await start([nic(0)]);
+    await start([portNic(0)]);
     await h.tick();
     await h.tick();
     expect(valueOf(await metrics(), 'multinic_errors_total', { error_type: 'validation' })).toBe(1);

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -10,7 +10,8 @@ import type { LiveLink } from '../../src/core/types.js';
 import { createLogger } from '../../src/log.js';
 import { buildAgent, type Agent } from '../../src/main.js';
 import { FakeNetwork } from './fake-network.js';
-import type { TestDatabase } from './mariadb.js';
+import { macOf } from './fixtures.js';
+import type { RawRow, TestDatabase } from './mariadb.js';
 
 export interface LogLine {
   level: string;
@@ -117,4 +118,31 @@ export async function startHarness(
       rmSync(hostRoot, { recursive: true, force: true });
     },
   };
+}
+
+/** The n-th OpenStack port as the host first sees it: a NIC not renamed yet, without addresses. */
+export function portNic(n: number): LiveLink {
+  return { name: `ens${n + 3}`, mac: macOf(n), mtu: 1500, ipv4: [] };
+}
+
+/** The row of the n-th port: 10.0.n.10/24, MTU 1500. */
+export function portRow(n: number, overrides: Partial<RawRow> = {}): Partial<RawRow> {
+  return { macaddress: macOf(n), address: `10.0.${n}.10`, cidr: `10.0.${n}.0/24`, mtu: 1500, ...overrides };
+}
+
+/** Inserts the rows of ports 0..count-1; returns their ids. */
+export async function insertPortRows(db: TestDatabase, count: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (let n = 0; n < count; n += 1) ids.push(await db.insertRow(portRow(n)));
+  return ids;
+}
+
+/** Names of the files in the harness host's /etc/netplan, sorted. */
+export function netplanFiles(harness: Harness): string[] {
+  return readdirSync(join(harness.hostRoot, 'etc', 'netplan')).sort();
+}
+
+/** Content of one file in the harness host's /etc/netplan. */
+export function netplanFile(harness: Harness, name: string): string {
+  return readFileSync(join(harness.hostRoot, 'etc', 'netplan', name), 'utf8');
 }
