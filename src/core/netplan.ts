@@ -26,9 +26,9 @@ export function nameOfNetplanFile(fileName: string): string | null {
 
 /**
  * Refuses any value that could change the file's structure. Rows are validated before they get here;
- * this is the renderer's own guard, so a bug upstream cannot write a bad file.
+ * this is the renderer's own guard, so a bug upstream cannot write a bad file. Shared by every format.
  */
-function assertRenderable(config: NicConfig): void {
+export function assertRenderable(config: NicConfig): void {
   const problems: string[] = [];
   if (!isManagedName(config.name)) problems.push('name');
   if (!MAC_RE.test(config.mac)) problems.push('mac');
