@@ -13,8 +13,12 @@ export interface Config {
   commandPrefix: string[];
   sysClassNet: string;
   procNetRoute: string;
-  osType: 'auto' | 'netplan';
-  /** `apply`: netplan apply, verify, roll back. `try`: netplan try, confirmed only after verification. */
+  /** `auto` reads the host's /etc/os-release; the others force a backend. */
+  osType: 'auto' | 'netplan' | 'ifcfg' | 'keyfile';
+  /**
+   * `apply`: apply, verify, roll back. `try`: netplan try, confirmed only after verification (netplan
+   * only: NetworkManager's checkpoints are not reachable with nmcli, so try with it is refused at start).
+   */
   applyMode: 'apply' | 'try';
   applyTimeoutMs: number;
   verifyTimeoutMs: number;
@@ -101,7 +105,11 @@ const envSchema = z.object({
   COMMAND_PREFIX: z.string().default('nsenter -t 1 -m -u -i -n -p --'),
   SYS_CLASS_NET: absolute('SYS_CLASS_NET', '/sys/class/net'),
   PROC_NET_ROUTE: absolute('PROC_NET_ROUTE', '/proc/net/route'),
-  OS_TYPE: z.enum(['auto', 'netplan'], { error: 'OS_TYPE must be auto or netplan' }).default('auto'),
+  OS_TYPE: z
+    .enum(['auto', 'netplan', 'ifcfg', 'keyfile'], {
+      error: 'OS_TYPE must be auto, netplan, ifcfg or keyfile',
+    })
+    .default('auto'),
   APPLY_MODE: z.enum(['apply', 'try'], { error: 'APPLY_MODE must be apply or try' }).default('apply'),
   APPLY_TIMEOUT: duration('APPLY_TIMEOUT', '120s', 1000, 600_000),
   VERIFY_TIMEOUT: duration('VERIFY_TIMEOUT', '20s', 100, 600_000),
@@ -122,7 +130,11 @@ export function loadConfig(sources: ConfigSources): ConfigResult {
   const parsed = envSchema.safeParse(sources.env);
   const errors = parsed.success ? [] : parsed.error.issues.map((issue) => issue.message);
   const password = readPassword(sources, errors);
-  if (!parsed.success || password === null) return { ok: false, errors };
+  // Checked on its own, so that it is listed with the other problems rather than after they are fixed.
+  const modes = envSchema.pick({ OS_TYPE: true, APPLY_MODE: true }).safeParse(sources.env);
+  const trialProblem = modes.success ? trialUnsupported(modes.data.OS_TYPE, modes.data.APPLY_MODE) : null;
+  if (trialProblem !== null) errors.push(trialProblem);
+  if (!parsed.success || password === null || trialProblem !== null) return { ok: false, errors };
   const env = parsed.data;
   const nodeName = env.NODE_NAME ?? sources.hostname();
   if (nodeName.trim() === '')
@@ -157,6 +169,16 @@ export function loadConfig(sources: ConfigSources): ConfigResult {
     nodeIp: env.NODE_IP ?? null,
   };
   return { ok: true, config };
+}
+
+/**
+ * APPLY_MODE=try is netplan's trial (netplan try). NetworkManager's equivalent, a checkpoint, is a D-Bus
+ * call nmcli does not offer; rather than pretend, the agent refuses to start. With OS_TYPE=auto the same
+ * check runs once the host's OS is known.
+ */
+export function trialUnsupported(osType: Config['osType'], applyMode: Config['applyMode']): string | null {
+  if (applyMode !== 'try' || osType === 'auto' || osType === 'netplan') return null;
+  return `APPLY_MODE=try needs netplan; the ${osType} backend (NetworkManager) supports only APPLY_MODE=apply`;
 }
 
 /** DB_PASSWORD or DB_PASSWORD_FILE (a mounted Secret), exactly one; an empty password must be explicit. */

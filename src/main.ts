@@ -1,12 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { type CycleDeps } from './agent/cycle.js';
-import type { Config } from './config.js';
+import { trialUnsupported, type Config } from './config.js';
 import { AgentError } from './core/errors.js';
-import { backendFor, parseOsRelease } from './core/os-release.js';
+import { backendFor, parseOsRelease, type BackendKind } from './core/os-release.js';
 import type { LiveLink } from './core/types.js';
 import { createAddressTool } from './host/addresses.js';
+import type { Backend } from './host/backends/backend.js';
 import { createNetplanBackend } from './host/backends/netplan.js';
+import { createNetworkManagerBackend } from './host/backends/network-manager.js';
 import { createBackup } from './host/backups.js';
 import { createRunner, type CommandRunner } from './host/exec.js';
 import { createHostFs, type HostFs } from './host/host-fs.js';
@@ -30,15 +32,56 @@ export function stamp(date: Date): string {
   return date.toISOString().replace(/:/g, '-');
 }
 
-/** The host's OS decides the backend unless OS_TYPE forces it. */
-async function detectBackend(config: Config, fs: HostFs): Promise<'netplan'> {
+/** The host's OS decides the backend unless OS_TYPE forces it; a trial needs netplan either way. */
+async function detectBackend(config: Config, fs: HostFs): Promise<BackendKind> {
   if (config.osType !== 'auto') return config.osType;
   const text = (await fs.readText('/etc/os-release')) ?? (await fs.readText('/usr/lib/os-release'));
   if (text === null)
     throw new AgentError('config', `no /etc/os-release under the host root ${config.hostRoot}`);
   const verdict = backendFor(parseOsRelease(text));
   if (!verdict.ok) throw new AgentError('config', verdict.reason);
+  const trialProblem = trialUnsupported(verdict.kind, config.applyMode);
+  if (trialProblem !== null)
+    throw new AgentError('config', `${trialProblem} (detected from /etc/os-release)`);
   return verdict.kind;
+}
+
+interface BackendParts {
+  kind: BackendKind;
+  config: Config;
+  fs: HostFs;
+  runner: CommandRunner;
+  readLinks: () => Promise<LiveLink[]>;
+  sleep: (ms: number) => Promise<void>;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** netplan on Ubuntu/Debian; NetworkManager with ifcfg or keyfile profiles on the RHEL family. */
+function createBackend(parts: BackendParts): Backend {
+  const { config } = parts;
+  // Behind nsenter commands see the host's own root; without a prefix they see it where it is mounted.
+  const commandRoot = config.commandPrefix.length > 0 ? '/' : config.hostRoot;
+  let scratch = 0;
+  const common = {
+    fs: parts.fs,
+    runner: parts.runner,
+    commandRoot,
+    applyTimeoutMs: config.applyTimeoutMs,
+    scratchId: () => `${stamp(new Date())}-${process.pid}-${(scratch += 1)}`,
+    now: Date.now,
+    sleep: parts.sleep,
+  };
+  if (parts.kind === 'netplan') return createNetplanBackend(common);
+  return createNetworkManagerBackend({
+    ...common,
+    format: parts.kind,
+    readLinks: parts.readLinks,
+    onRestart: (reason) => {
+      parts.metrics.networkManagerRestarts.inc();
+      parts.logger.warn({ reason }, 'restarting NetworkManager (last resort)');
+    },
+  });
 }
 
 /** Parts a test may replace: the process runner and how live links are read (a stateful fake network). */
@@ -69,17 +112,16 @@ export async function buildAgent(
   const runner =
     overrides.runner ??
     createRunner({ prefix: config.commandPrefix, defaultTimeoutMs: config.commandTimeoutMs });
-  // Behind nsenter commands see the host's own root; without a prefix they see it where it is mounted.
-  const commandRoot = config.commandPrefix.length > 0 ? '/' : config.hostRoot;
-  let scratch = 0;
-  const backend = createNetplanBackend({
+  const liveLinks = overrides.readLinks ?? (() => readLinks({ sysClassNet: config.sysClassNet }));
+  const backend = createBackend({
+    kind: osType,
+    config,
     fs,
     runner,
-    commandRoot,
-    applyTimeoutMs: config.applyTimeoutMs,
-    scratchId: () => `${stamp(new Date())}-${process.pid}-${(scratch += 1)}`,
-    now: Date.now,
+    readLinks: liveLinks,
     sleep,
+    metrics,
+    logger,
   });
   const store = instrumentStore(createMysqlStore(config.db), metrics, Date.now);
   const deps: CycleDeps = {
@@ -88,7 +130,7 @@ export async function buildAgent(
     backend,
     fs,
     addresses: createAddressTool(runner),
-    readLinks: overrides.readLinks ?? (() => readLinks({ sysClassNet: config.sysClassNet })),
+    readLinks: liveLinks,
     protectedNames: (links) => protectedNames(config, links),
     backup: (files) => createBackup(fs, files, stamp(new Date()), config.backupKeep),
     pingStore: () => store.ping(),

@@ -72,6 +72,11 @@ export function createMetrics(info: { version: string; osType: string; nodeName:
       labelNames: ['version', 'os_type', 'node_name'] as const,
       registers: [registry],
     }),
+    networkManagerRestarts: new Counter({
+      name: 'multinic_network_manager_restarts_total',
+      help: 'NetworkManager restarts, the last resort when reloading or activating its connections failed',
+      registers: [registry],
+    }),
     dbQueryDuration: new Histogram({
       name: 'multinic_db_query_duration_seconds',
       help: 'Duration of database calls, by operation',
@@ -86,6 +91,7 @@ export function createMetrics(info: { version: string; osType: string; nodeName:
   for (const drift_type of DRIFT_TYPES) metrics.drifts.inc({ drift_type }, 0);
   for (const error_type of ERROR_KINDS) metrics.errors.inc({ error_type }, 0);
   metrics.orphansDeleted.inc(0);
+  metrics.networkManagerRestarts.inc(0);
   metrics.dbConnected.set(0);
   collectDefaultMetrics({ register: registry });
   return { registry, ...metrics };

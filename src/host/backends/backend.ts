@@ -1,3 +1,4 @@
+import type { BackendKind } from '../../core/os-release.js';
 import type { NicConfig, OwnedFile } from '../../core/types.js';
 
 /** A configuration file as it will be on the host. */
@@ -21,7 +22,7 @@ export type FileValidation = { ok: true } | { ok: false; name: string | null; me
  * they are checked and applied. Everything else (plan, backup, verify, rollback) is shared.
  */
 export interface Backend {
-  readonly kind: 'netplan';
+  readonly kind: BackendKind;
   /** Host path of the file for `multinicN`. */
   pathOf(name: string): string;
   render(config: NicConfig): string;
