@@ -6,6 +6,8 @@ import { AgentError } from './core/errors.js';
 import { formatCidr } from './core/ipv4.js';
 import { NETPLAN_DIR } from './core/netplan.js';
 import { plan } from './core/plan.js';
+import { MAX_NICS } from './core/naming.js';
+import { recoverJournal } from './agent/transaction.js';
 import type { Plan } from './core/types.js';
 import { cleanStaleTemps } from './host/host-fs.js';
 import { acquireLock } from './host/lock.js';
@@ -19,6 +21,16 @@ async function cleanUp(agent: Agent, logger: Logger): Promise<void> {
   const stale = await cleanStaleTemps(agent.fs, NETPLAN_DIR);
   await agent.fs.removeTree(SCRATCH_DIR);
   if (stale.length > 0) logger.warn({ files: stale }, 'removed temporary files left by an interrupted run');
+  const ownPaths = new Set(
+    Array.from({ length: MAX_NICS }, (_, n) => agent.deps.backend.pathOf(`multinic${n}`)),
+  );
+  const restored = await recoverJournal(agent.fs, ownPaths);
+  if (restored !== null) {
+    logger.warn(
+      { files: restored },
+      'restored the files of a transaction interrupted by a crash; this run re-applies',
+    );
+  }
 }
 
 /** `once`: one locked cycle. Exit 0 when every change held, 1 otherwise. */

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { asAgentError, type ErrorKind } from '../core/errors.js';
 import type { Change, NicConfig, OwnedFile } from '../core/types.js';
 import type { AddressTool } from '../host/addresses.js';
@@ -48,17 +49,64 @@ export async function applyTransaction(
   const batch = await validateBatch(deps, changes, current, failures);
   if (batch.length === 0) return results(changes, failures);
   await deps.backup(backupsOf(batch));
-  const undo: Undo[] = [];
+  const undo = undoOf(deps, batch);
+  // Written before the first file: a crash from here on is undone at the next start (recoverJournal).
+  await writeJournal(deps.fs, undo);
   try {
-    await writeBatch(deps, batch, undo);
+    await writeBatch(deps, batch);
   } catch (err) {
     failAll(failures, batch, failureOf(err, 'io'));
     note(failures, batch, await restoreFiles(deps, undo, batch));
+    await deps.fs.remove(JOURNAL);
     return results(changes, failures);
   }
   if (deps.applyMode === 'try') await tryBatch(deps, batch, undo, failures);
   else await applyBatch(deps, batch, undo, failures);
+  await deps.fs.remove(JOURNAL);
   return results(changes, failures);
+}
+
+/** The transaction journal: the files of the batch in flight as they were before it. */
+export const JOURNAL = '/var/lib/multinic/transaction.json';
+
+async function writeJournal(fs: HostFs, undo: readonly Undo[]): Promise<void> {
+  const entries = undo.map(({ path, before }) => ({ path, before }));
+  await fs.mkdirp(posix.dirname(JOURNAL));
+  await fs.writeAtomic(JOURNAL, `${JSON.stringify({ version: 1, entries })}\n`, 0o600);
+}
+
+/**
+ * Undoes a transaction that a crash cut short (SPEC §6: no unverified file is kept): puts back the files
+ * the journal names, as they were before it, and removes the journal. Only the agent's own file paths are
+ * accepted. Returns the paths restored, or null when there was no journal.
+ */
+export async function recoverJournal(fs: HostFs, ownPaths: ReadonlySet<string>): Promise<string[] | null> {
+  const text = await fs.readText(JOURNAL);
+  if (text === null) return null;
+  const entries = parseJournal(text).filter((entry) => ownPaths.has(entry.path));
+  for (const entry of [...entries].reverse()) {
+    if (entry.before === null) await fs.remove(entry.path);
+    else await fs.writeAtomic(entry.path, entry.before, 0o600);
+  }
+  await fs.remove(JOURNAL);
+  return entries.map((entry) => entry.path);
+}
+
+function parseJournal(text: string): { path: string; before: string | null }[] {
+  try {
+    const doc = JSON.parse(text) as { entries?: unknown };
+    if (!Array.isArray(doc.entries)) return [];
+    return doc.entries.filter(
+      (e): e is { path: string; before: string | null } =>
+        typeof e === 'object' &&
+        e !== null &&
+        typeof (e as { path?: unknown }).path === 'string' &&
+        ((e as { before?: unknown }).before === null ||
+          typeof (e as { before?: unknown }).before === 'string'),
+    );
+  } catch {
+    return [];
+  }
 }
 
 function failAll(failures: Map<Change, Failure>, changes: readonly Change[], failure: Failure): void {
@@ -233,17 +281,24 @@ function backupsOf(batch: readonly Change[]): BackupFile[] {
   });
 }
 
-async function writeBatch(deps: TransactionDeps, batch: readonly Change[], undo: Undo[]): Promise<void> {
+/** Every file a batch touches, with its content before the batch (null: it did not exist). */
+function undoOf(deps: TransactionDeps, batch: readonly Change[]): Undo[] {
+  return batch.flatMap((change): Undo[] => {
+    if (change.kind === 'reapply') return [];
+    if (change.kind === 'remove') return [{ change, path: change.file.path, before: change.file.content }];
+    const before = change.kind === 'update' ? change.previous.content : null;
+    return [{ change, path: deps.backend.pathOf(change.nic.name), before }];
+  });
+}
+
+async function writeBatch(deps: TransactionDeps, batch: readonly Change[]): Promise<void> {
   for (const change of batch) {
     if (change.kind === 'reapply') continue;
-    if (change.kind === 'remove') {
-      undo.push({ change, path: change.file.path, before: change.file.content });
-      await deps.fs.remove(change.file.path);
-      continue;
+    if (change.kind === 'remove') await deps.fs.remove(change.file.path);
+    else {
+      const file = fileOf(deps, change);
+      await deps.fs.writeAtomic(file.path, file.content, 0o600);
     }
-    const file = fileOf(deps, change);
-    undo.push({ change, path: file.path, before: change.kind === 'update' ? change.previous.content : null });
-    await deps.fs.writeAtomic(file.path, file.content, 0o600);
   }
 }
 

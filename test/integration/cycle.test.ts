@@ -1,7 +1,7 @@
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { showPlan } from '../../src/commands.js';
+import { runOnce, showPlan } from '../../src/commands.js';
 import {
   insertPortRows,
   netplanFile,
@@ -244,5 +244,47 @@ describe('plan command', () => {
     expect(h.net.spawned).toBe(0);
     await h.cycle();
     expect(await showPlan(h.agent, () => undefined)).toBe(0);
+  });
+});
+
+describe('crash recovery', () => {
+  it('undoes a transaction a crash cut short, and ignores journal entries that are not its own files', async () => {
+    const [id] = await insertPortRows(db, 1);
+    h = await startHarness(db, [portNic(0)]);
+    await h.cycle();
+    const working = netplanFile(h, '90-multinic0.yaml');
+    // What a kill -9 between write and verification leaves: an unverified file and the journal.
+    const unverified = working.replace('mtu: 1500', 'mtu: 9000');
+    writeFileSync(join(h.hostRoot, 'etc', 'netplan', '90-multinic0.yaml'), unverified);
+    writeFileSync(join(h.hostRoot, 'etc', 'passwd'), 'root:x:0:0\n');
+    const journal = {
+      version: 1,
+      entries: [
+        { path: '/etc/netplan/90-multinic0.yaml', before: working },
+        { path: '/etc/passwd', before: null },
+      ],
+    };
+    writeFileSync(join(h.hostRoot, 'var', 'lib', 'multinic', 'transaction.json'), JSON.stringify(journal));
+    expect(await runOnce(h.agent, h.logger)).toBe(0);
+    expect(h.logs.find((l) => l.msg.startsWith('restored the files of a transaction'))).toMatchObject({
+      level: 'warn',
+      files: ['/etc/netplan/90-multinic0.yaml'],
+    });
+    expect(netplanFile(h, '90-multinic0.yaml')).toBe(working);
+    expect(readFileSync(join(h.hostRoot, 'etc', 'passwd'), 'utf8')).toBe('root:x:0:0\n');
+    expect(existsSync(join(h.hostRoot, 'var', 'lib', 'multinic', 'transaction.json'))).toBe(false);
+    expect(await db.readStatus(id!)).toBe(1);
+  });
+
+  it('leaves no journal behind after a transaction, failed or not', async () => {
+    const journal = () => existsSync(join(h!.hostRoot, 'var', 'lib', 'multinic', 'transaction.json'));
+    const ids = await insertPortRows(db, 2);
+    h = await startHarness(db, [portNic(0), portNic(1)]);
+    expect((await h.cycle()).failed).toBe(0);
+    expect(journal()).toBe(false);
+    await db.admin.query('UPDATE multi_interface SET mtu = 9000 WHERE id = ?', [ids[1]]);
+    h.net.frozen = true;
+    expect((await h.cycle()).failed).toBe(1);
+    expect(journal()).toBe(false);
   });
 });
