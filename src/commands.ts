@@ -14,11 +14,15 @@ import { acquireLock } from './host/lock.js';
 import type { Agent } from './main.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 
-const SCRATCH_DIR = '/var/lib/multinic/scratch';
+const STATE_DIR = '/var/lib/multinic';
+const SCRATCH_DIR = `${STATE_DIR}/scratch`;
 
 /** Start-up clean-up after a crash: temp files of interrupted writes, scratch roots of validations. */
 async function cleanUp(agent: Agent, logger: Logger): Promise<void> {
-  const stale = await cleanStaleTemps(agent.fs, NETPLAN_DIR);
+  const stale = [
+    ...(await cleanStaleTemps(agent.fs, NETPLAN_DIR)),
+    ...(await cleanStaleTemps(agent.fs, STATE_DIR)),
+  ];
   await agent.fs.removeTree(SCRATCH_DIR);
   if (stale.length > 0) logger.warn({ files: stale }, 'removed temporary files left by an interrupted run');
   const ownPaths = new Set(
