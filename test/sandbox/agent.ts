@@ -23,7 +23,7 @@ const STALE_BUILD_MS = 3_600_000;
 const STOP_TIMEOUT_MS = 30_000;
 
 /**
- * Tracers (`netplan`, `ip`) first on the agent's PATH: each call the agent makes is logged to the
+ * Tracers (`netplan`, `ip`, `nmcli`) first on the agent's PATH: each call the agent makes is logged to the
  * sandbox's call log (`sb.calls()`) as `netplan apply [parent: node]` before the real command runs.
  */
 export const traceDir = fileURLToPath(new URL('trace', import.meta.url));

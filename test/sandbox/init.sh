@@ -1,6 +1,8 @@
 #!/bin/bash
 # PID 1 of a multinic test sandbox. Started by sandbox.ts as
 #   unshare --net --mount --pid --fork --mount-proc --uts --kill-child init.sh STATE_DIR HOSTNAME [NAME=MAC...]
+# With SANDBOX_NETWORK_MANAGER=1 in its environment it also runs a private D-Bus system bus and
+# NetworkManager (network-manager.sh), after the NICs exist.
 # It builds a machine of its own out of the namespaces unshare gave it, prints READY, then waits.
 # Everything started in the sandbox dies with this script (the kernel kills a pid namespace whose
 # PID 1 exits), and the mounts below exist only in the sandbox's mount namespace.
@@ -49,6 +51,16 @@ ip link set lo up
 for nic in "$@"; do
   "$here/add-nic.sh" "${nic%%=*}" "${nic#*=}"
 done
+
+if [[ ${SANDBOX_NETWORK_MANAGER:-} == 1 ]]; then
+  # The test's directory over /etc/NetworkManager (the agent's keyfiles, read back by the test), a fresh
+  # state directory, and a system bus of the sandbox's own in its private /run.
+  mkdir -p /etc/NetworkManager /var/lib/NetworkManager /run/sandbox/NetworkManager-state /run/dbus
+  mount -n --bind "$state_dir/root/etc/NetworkManager" /etc/NetworkManager
+  mount -n --bind /run/sandbox/NetworkManager-state /var/lib/NetworkManager
+  dbus-daemon --system --fork
+  "$here/network-manager.sh" start
+fi
 
 echo READY
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +33,14 @@ export interface SandboxOptions {
   nics?: Nic[];
   /** The sandbox's hostname (it has its own UTS namespace). */
   hostname?: string;
+  /**
+   * Also run NetworkManager 1.42 (keyfile plugin) on a private D-Bus system bus, started after the NICs.
+   * `hostRoot/etc/NetworkManager` is then the sandbox's /etc/NetworkManager (keyfiles in
+   * `system-connections`), and the systemctl stand-in restarts NetworkManager when asked.
+   */
+  networkManager?: boolean;
+  /** Extra NetworkManager settings (INI text), as `/etc/NetworkManager/conf.d/sandbox.conf`. */
+  networkManagerConf?: string;
 }
 
 export interface ExecResult {
@@ -162,11 +170,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const dir = await mkdtemp(join(tmpdir(), 'multinic-sandbox-'));
   await mkdir(join(dir, 'root/etc/netplan'), { recursive: true });
   await mkdir(join(dir, 'root/var/lib/multinic'), { recursive: true });
+  if (options.networkManager === true) {
+    await mkdir(join(dir, 'root/etc/NetworkManager/system-connections'), { recursive: true });
+    await mkdir(join(dir, 'root/etc/NetworkManager/conf.d'), { recursive: true });
+    if (options.networkManagerConf !== undefined) {
+      await writeFile(join(dir, 'root/etc/NetworkManager/conf.d/sandbox.conf'), options.networkManagerConf);
+    }
+  }
 
   // stdin stays open for the sandbox's life: the init script exits when it closes, so a test process
   // that dies without stop() takes its sandbox with it.
   const args = unshareArgs(dir, options.hostname ?? 'multinic-sandbox', nics);
-  const unshare = spawn('unshare', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const env = { ...process.env, SANDBOX_NETWORK_MANAGER: options.networkManager === true ? '1' : '' };
+  const unshare = spawn('unshare', args, { stdio: ['pipe', 'pipe', 'pipe'], env });
   const unshareExit = new Promise<void>((resolve) => unshare.once('close', () => resolve()));
   try {
     await waitForReady(unshare);

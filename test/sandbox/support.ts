@@ -62,7 +62,10 @@ function isExecutable(file: string): boolean {
  * warning that says why, except on CI (CI=true), where it fails: CI must provide what its tests need.
  */
 export function describeSandbox(name: string, body: () => void): void {
-  const support = sandboxSupport();
+  describeWith(sandboxSupport(), name, body);
+}
+
+function describeWith(support: SandboxSupport, name: string, body: () => void): void {
   if (support.ok) {
     describe(name, body);
   } else if (process.env.CI === 'true') {
@@ -75,4 +78,27 @@ export function describeSandbox(name: string, body: () => void): void {
     console.warn(`skipping "${name}": sandbox unavailable: ${support.reason}`);
     describe.skip(name, body);
   }
+}
+
+const networkManagerFiles = [
+  '/usr/sbin/NetworkManager',
+  '/usr/bin/nmcli',
+  '/usr/bin/nm-online',
+  '/usr/bin/dbus-daemon',
+];
+
+/** Whether this machine can run sandboxes with NetworkManager (startSandbox({ networkManager: true })). */
+export function networkManagerSupport(): SandboxSupport {
+  const base = sandboxSupport();
+  if (!base.ok) return base;
+  for (const file of networkManagerFiles) {
+    if (!isExecutable(file))
+      return { ok: false, reason: `${file} missing (apt-get install network-manager dbus)` };
+  }
+  return { ok: true };
+}
+
+/** describeSandbox() for tests that need NetworkManager in the sandbox: skipped (or failed on CI) without it. */
+export function describeNetworkManagerSandbox(name: string, body: () => void): void {
+  describeWith(networkManagerSupport(), name, body);
 }
