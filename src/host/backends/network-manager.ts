@@ -178,8 +178,9 @@ export function createNetworkManagerBackend(options: NetworkManagerOptions): Bac
     for (const name of set.remove) await nmcliTolerating(['connection', 'delete', 'id', name]);
     await renameBack(set.remove);
     const names = set.configure.map((config) => config.name);
+    // Not knowing a profile just reloaded, or not running: NetworkManager's trouble, not the NIC's.
     const troubled = (await bringUp(names)).filter(
-      (code) => code.exitCode === NMCLI_NOT_FOUND || code.exitCode === NMCLI_NOT_RUNNING,
+      (failure) => failure.exitCode === NMCLI_NOT_FOUND || failure.exitCode === NMCLI_NOT_RUNNING,
     );
     if (troubled.length === 0 || restarted) return;
     await restart(`nmcli connection up failed: ${troubled.map((t) => `${t.name}: ${t.message}`).join('; ')}`);
