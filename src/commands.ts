@@ -1,10 +1,10 @@
+import { posix } from 'node:path';
 import type { Logger } from 'pino';
 import { initialState, observe, runCycle, type CycleState } from './agent/cycle.js';
 import { abortableSleep, runLoop, type LoopDeps } from './agent/loop.js';
 import type { Config } from './config.js';
 import { AgentError } from './core/errors.js';
 import { formatCidr } from './core/ipv4.js';
-import { NETPLAN_DIR } from './core/netplan.js';
 import { plan } from './core/plan.js';
 import { MAX_NICS } from './core/naming.js';
 import { recoverJournal } from './agent/transaction.js';
@@ -20,7 +20,7 @@ const SCRATCH_DIR = `${STATE_DIR}/scratch`;
 /** Start-up clean-up after a crash: temp files of interrupted writes, scratch roots of validations. */
 async function cleanUp(agent: Agent, logger: Logger): Promise<void> {
   const stale = [
-    ...(await cleanStaleTemps(agent.fs, NETPLAN_DIR)),
+    ...(await cleanStaleTemps(agent.fs, posix.dirname(agent.deps.backend.pathOf('multinic0')))),
     ...(await cleanStaleTemps(agent.fs, STATE_DIR)),
   ];
   await agent.fs.removeTree(SCRATCH_DIR);
