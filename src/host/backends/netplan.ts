@@ -8,7 +8,7 @@ import {
   parseNetplan,
   renderNetplan,
 } from '../../core/netplan.js';
-import type { OwnedFile } from '../../core/types.js';
+import type { NicConfig, OwnedFile } from '../../core/types.js';
 import type { CommandRunner, Exit } from '../exec.js';
 import type { HostFs } from '../host-fs.js';
 import type { ApplySet, Backend, ConfigFile, FileValidation, OwnedScan, Trial } from './backend.js';
@@ -45,9 +45,20 @@ export function createNetplanBackend(options: NetplanOptions): Backend {
   const { fs, runner } = options;
   const commandPath = (hostPath: string) => posix.join(options.commandRoot, hostPath);
 
+  // Parsed configurations of the previous scan, by file content: in steady state every file is unchanged,
+  // and parsing YAML was most of a steady cycle's CPU time. Holds only what the last scan saw.
+  let parsed = new Map<string, NicConfig | null>();
+
+  function parseOnce(content: string, seen: Map<string, NicConfig | null>): NicConfig | null {
+    const config = parsed.has(content) ? (parsed.get(content) ?? null) : parseNetplan(content);
+    seen.set(content, config);
+    return config;
+  }
+
   async function scan(): Promise<OwnedScan> {
     const files: OwnedFile[] = [];
     const reservedNames: string[] = [];
+    const seen = new Map<string, NicConfig | null>();
     for (const entry of await fs.list(NETPLAN_DIR)) {
       const name = nameOfNetplanFile(entry);
       if (name === null) continue;
@@ -58,8 +69,9 @@ export function createNetplanBackend(options: NetplanOptions): Backend {
         reservedNames.push(name);
         continue;
       }
-      files.push({ path, name, config: parseNetplan(content), content });
+      files.push({ path, name, config: parseOnce(content, seen), content });
     }
+    parsed = seen;
     return { files, reservedNames };
   }
 
