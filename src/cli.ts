@@ -23,8 +23,8 @@ Options:
   -h, --help     show this help
   -v, --version  print the version
 
-Settings come from the environment (DB_HOST, DB_USER, DB_PASSWORD or DB_PASSWORD_FILE, DB_NAME, ...);
-see the README. Invalid settings are all listed and the exit code is 2.`;
+Settings come from the environment (DB_HOST, DB_USER, DB_PASSWORD or DB_PASSWORD_FILE, DB_NAME, ...,
+or DB_URL=sqlite:PATH for the embedded store); see the README. Invalid settings are all listed and the exit code is 2.`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const command = argv[0];

@@ -1,8 +1,24 @@
+import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import type { StoreSettings } from './store/mysql.js';
 
+/**
+ * Where the desired state lives: the controller's MySQL/MariaDB (DB_HOST, ...), or the embedded SQLite
+ * store (DB_URL=sqlite:PATH). Always explicit: with neither the agent refuses to start.
+ */
+export type DbSettings = ({ kind: 'mysql' } & StoreSettings) | SqliteSettings;
+
+export interface SqliteSettings {
+  kind: 'sqlite';
+  /** Absolute path of the database file (a relative DB_URL path is resolved against the working directory). */
+  path: string;
+  filterDeleted: boolean;
+  /** How long a statement waits for a lock held by another process. */
+  queryTimeoutMs: number;
+}
+
 export interface Config {
-  db: StoreSettings;
+  db: DbSettings;
   nodeName: string;
   pollIntervalMs: number;
   maxBackoffMs: number;
@@ -79,7 +95,8 @@ const absolute = (name: string, fallback: string) =>
     .default(fallback)
     .refine((p) => p.startsWith('/'), `${name} must be an absolute path`);
 
-const envSchema = z.object({
+// The MySQL settings: required unless DB_URL selects the embedded store.
+const mysqlSchema = z.object({
   DB_HOST: required('DB_HOST'),
   DB_PORT: integer('DB_PORT', '3306', 1, 65535),
   DB_USER: required('DB_USER'),
@@ -87,6 +104,11 @@ const envSchema = z.object({
   DB_PASSWORD_FILE: z.string().optional(),
   DB_NAME: required('DB_NAME'),
   DB_CONNECT_TIMEOUT: duration('DB_CONNECT_TIMEOUT', '5s', 100, 120_000),
+});
+
+const MYSQL_NAMES = Object.keys(mysqlSchema.shape);
+
+const commonSchema = z.object({
   DB_QUERY_TIMEOUT: duration('DB_QUERY_TIMEOUT', '10s', 100, 120_000),
   DB_FILTER_DELETED: flag('DB_FILTER_DELETED', 'true'),
   NODE_NAME: z.string().optional(),
@@ -117,6 +139,8 @@ const envSchema = z.object({
   BACKUP_KEEP: integer('BACKUP_KEEP', '20', 1, 1000),
 });
 
+const envSchema = commonSchema.extend(mysqlSchema.shape);
+
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
 
 export interface ConfigSources {
@@ -127,29 +151,21 @@ export interface ConfigSources {
 
 /** Reads and validates every setting at once; every problem is listed, nothing falls back silently. */
 export function loadConfig(sources: ConfigSources): ConfigResult {
-  const parsed = envSchema.safeParse(sources.env);
+  const url = sources.env['DB_URL'];
+  const parsed = (url === undefined ? envSchema : commonSchema).safeParse(sources.env);
   const errors = parsed.success ? [] : parsed.error.issues.map((issue) => issue.message);
-  const password = readPassword(sources, errors);
+  const db = url === undefined ? mysqlSettings(sources, errors) : sqliteSettings(url, sources.env, errors);
   // Checked on its own, so that it is listed with the other problems rather than after they are fixed.
   const modes = envSchema.pick({ OS_TYPE: true, APPLY_MODE: true }).safeParse(sources.env);
   const trialProblem = modes.success ? trialUnsupported(modes.data.OS_TYPE, modes.data.APPLY_MODE) : null;
   if (trialProblem !== null) errors.push(trialProblem);
-  if (!parsed.success || password === null || trialProblem !== null) return { ok: false, errors };
+  if (!parsed.success || db === null || trialProblem !== null) return { ok: false, errors };
   const env = parsed.data;
   const nodeName = env.NODE_NAME ?? sources.hostname();
   if (nodeName.trim() === '')
     return { ok: false, errors: ['NODE_NAME is empty and the host name is unknown'] };
   const config: Config = {
-    db: {
-      host: env.DB_HOST,
-      port: env.DB_PORT,
-      user: env.DB_USER,
-      password,
-      database: env.DB_NAME,
-      connectTimeoutMs: env.DB_CONNECT_TIMEOUT,
-      queryTimeoutMs: env.DB_QUERY_TIMEOUT,
-      filterDeleted: env.DB_FILTER_DELETED,
-    },
+    db: { ...db, queryTimeoutMs: env.DB_QUERY_TIMEOUT, filterDeleted: env.DB_FILTER_DELETED },
     nodeName,
     pollIntervalMs: env.POLL_INTERVAL,
     maxBackoffMs: env.MAX_BACKOFF,
@@ -169,6 +185,55 @@ export function loadConfig(sources: ConfigSources): ConfigResult {
     nodeIp: env.NODE_IP ?? null,
   };
   return { ok: true, config };
+}
+
+// What the DB_* settings of one kind give; DB_QUERY_TIMEOUT and DB_FILTER_DELETED apply to both.
+type SharedDb = 'queryTimeoutMs' | 'filterDeleted';
+type DbChoice = ({ kind: 'mysql' } & Omit<StoreSettings, SharedDb>) | Omit<SqliteSettings, SharedDb>;
+
+/** MySQL from DB_HOST, DB_USER, DB_NAME and a password; null (with errors listed) when incomplete. */
+function mysqlSettings(sources: ConfigSources, errors: string[]): DbChoice | null {
+  if (MYSQL_NAMES.every((name) => sources.env[name] === undefined)) {
+    errors.push(
+      'no database configured: set DB_HOST, DB_USER, DB_NAME and DB_PASSWORD (MySQL/MariaDB) or ' +
+        'DB_URL=sqlite:PATH (embedded store); the agent never runs without one, as an empty desired ' +
+        'state would remove every interface',
+    );
+  }
+  const password = readPassword(sources, errors);
+  const parsed = mysqlSchema.safeParse(sources.env);
+  if (!parsed.success || password === null) return null;
+  const env = parsed.data;
+  return {
+    kind: 'mysql',
+    host: env.DB_HOST,
+    port: env.DB_PORT,
+    user: env.DB_USER,
+    password,
+    database: env.DB_NAME,
+    connectTimeoutMs: env.DB_CONNECT_TIMEOUT,
+  };
+}
+
+/** DB_URL=sqlite:PATH, alone: a MySQL setting next to it is a mistake worth stopping for. */
+function sqliteSettings(
+  url: string,
+  env: Record<string, string | undefined>,
+  errors: string[],
+): DbChoice | null {
+  const both = MYSQL_NAMES.filter((name) => env[name] !== undefined);
+  if (both.length > 0)
+    errors.push(`set either DB_URL or the MySQL settings, not both (also set: ${both.join(', ')})`);
+  const match = /^sqlite:(.+)$/.exec(url);
+  const path = match?.[1];
+  if (path === undefined || path.startsWith('//')) {
+    errors.push(
+      `DB_URL must be sqlite:PATH, e.g. sqlite:./multinic.db or sqlite:/var/lib/multinic.db, got "${url}"`,
+    );
+    return null;
+  }
+  if (both.length > 0) return null;
+  return { kind: 'sqlite', path: isAbsolute(path) ? path : resolve(path) };
 }
 
 /**

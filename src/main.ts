@@ -14,6 +14,7 @@ import { createRunner, type CommandRunner } from './host/exec.js';
 import { createHostFs, type HostFs } from './host/host-fs.js';
 import { readDefaultRouteInterfaces, readLinks } from './host/links.js';
 import { createMysqlStore } from './store/mysql.js';
+import type { DesiredStore } from './store/store.js';
 import { createMetrics, type Metrics } from './agent/metrics.js';
 import { Telemetry, instrumentStore } from './agent/telemetry.js';
 import { VERSION } from './version.js';
@@ -123,7 +124,7 @@ export async function buildAgent(
     metrics,
     logger,
   });
-  const store = instrumentStore(createMysqlStore(config.db), metrics, Date.now);
+  const store = instrumentStore(await createStore(config.db), metrics, Date.now);
   const deps: CycleDeps = {
     nodeName: config.nodeName,
     store,
@@ -153,6 +154,24 @@ export async function buildAgent(
       await store.close();
     },
   };
+}
+
+/**
+ * The store DB_URL or DB_HOST selected. The embedded store is loaded only when chosen: its native module
+ * (better-sqlite3) is a development dependency, absent from the production image.
+ */
+export async function createStore(db: Config['db']): Promise<DesiredStore> {
+  if (db.kind === 'mysql') return createMysqlStore(db);
+  const sqlite = await import('./store/sqlite.js').catch((err: unknown) => {
+    throw new AgentError(
+      'config',
+      `DB_URL=sqlite: needs the better-sqlite3 package (npm ci in a checkout): ${String(err)}`,
+    );
+  });
+  return sqlite.createSqliteStore(db.path, {
+    filterDeleted: db.filterDeleted,
+    busyTimeoutMs: db.queryTimeoutMs,
+  });
 }
 
 /**

@@ -15,6 +15,64 @@ function load(env: Record<string, string | undefined>, files: Record<string, str
   });
 }
 
+describe('the desired-state store is always chosen explicitly', () => {
+  it('refuses to start with no database configured at all, naming both choices', () => {
+    const result = load({ NODE_NAME: 'worker-1' });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toEqual(
+      expect.arrayContaining([
+        'DB_HOST is required',
+        expect.stringMatching(
+          /^no database configured: .*DB_URL=sqlite:PATH.*remove every interface$/,
+        ) as unknown,
+      ]),
+    );
+  });
+
+  it('selects the embedded store with DB_URL, without any MySQL setting', () => {
+    const result = load({ DB_URL: 'sqlite:/var/lib/multinic/desired.db', DB_FILTER_DELETED: 'false' });
+    expect(result.ok && result.config.db).toEqual({
+      kind: 'sqlite',
+      path: '/var/lib/multinic/desired.db',
+      filterDeleted: false,
+      queryTimeoutMs: 10_000,
+    });
+  });
+
+  it('resolves a relative DB_URL path against the working directory', () => {
+    const result = load({ DB_URL: 'sqlite:./multinic.db' });
+    expect(result.ok && result.config.db).toMatchObject({
+      kind: 'sqlite',
+      path: `${process.cwd()}/multinic.db`,
+    });
+  });
+
+  it('keeps the MySQL store when DB_URL is not set', () => {
+    const result = load(base);
+    expect(result.ok && result.config.db).toMatchObject({
+      kind: 'mysql',
+      host: 'db',
+      database: 'multinic_db',
+    });
+  });
+
+  it('refuses DB_URL together with MySQL settings', () => {
+    const result = load({ ...base, DB_URL: 'sqlite:/tmp/x.db' });
+    expect(!result.ok && result.errors).toEqual([
+      'set either DB_URL or the MySQL settings, not both (also set: DB_HOST, DB_USER, DB_PASSWORD, DB_NAME)',
+    ]);
+  });
+
+  it.each(['sqlite:', 'mysql://db/multinic', 'sqlite://host/x.db', './multinic.db'])(
+    'refuses the malformed DB_URL %s',
+    (url) => {
+      const result = load({ DB_URL: url });
+      expect(!result.ok && result.errors).toEqual([expect.stringMatching(/^DB_URL must be sqlite:PATH/)]);
+    },
+  );
+});
+
 describe('loadConfig', () => {
   it('applies documented defaults', () => {
     const result = load(base);
@@ -53,7 +111,7 @@ describe('loadConfig', () => {
   it('reads the password from a mounted Secret file, without its trailing newline', () => {
     const { DB_PASSWORD: _omit, ...rest } = base;
     const result = load({ ...rest, DB_PASSWORD_FILE: '/secret/pw' }, { '/secret/pw': 's3cr3t\n' });
-    expect(result.ok && result.config.db.password).toBe('s3cr3t');
+    expect(result.ok && result.config.db.kind === 'mysql' && result.config.db.password).toBe('s3cr3t');
   });
 
   it('refuses both password sources, and an unreadable file', () => {
@@ -67,7 +125,11 @@ describe('loadConfig', () => {
   it('accepts an explicitly empty password and an empty command prefix', () => {
     const result = load({ ...base, DB_PASSWORD: '', COMMAND_PREFIX: '', NODE_NAME: 'node-a' });
     expect(
-      result.ok && [result.config.db.password, result.config.commandPrefix, result.config.nodeName],
+      result.ok && [
+        result.config.db.kind === 'mysql' && result.config.db.password,
+        result.config.commandPrefix,
+        result.config.nodeName,
+      ],
     ).toEqual(['', [], 'node-a']);
   });
 
