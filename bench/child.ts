@@ -1,6 +1,7 @@
 /**
  * Runs one figure module in a process of its own (fresh heap, --expose-gc), and sends its results to the
- * runner over IPC; run by hand (`node --expose-gc build/bench/bench/child.js cycle`) it prints them.
+ * runner over IPC; run by hand (`node --expose-gc node_modules/.cache/multinic-bench/bench/child.js cycle`)
+ * it prints them.
  */
 import { formatFigure, type FigureResult } from './support/report.js';
 

@@ -10,11 +10,13 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { formatFigure, line, type FigureResult, type Verdict } from './support/report.js';
+import { OUT_ROOT, REPO } from './support/paths.js';
 import { QUICK } from './support/scale.js';
+// Also load-bearing: importing package.json makes tsc copy it to the output root, and its "type": "module"
+// is what makes Node load the compiled files there (under node_modules, outside this package) as ES modules.
+import pkg from '../package.json' with { type: 'json' };
 
 const here = dirname(fileURLToPath(import.meta.url));
-const outRoot = join(here, '..');
-const repo = join(outRoot, '..', '..');
 
 interface Step {
   module: string;
@@ -48,10 +50,10 @@ const steps: Step[] = [
  * link them into the build output so that it runs from there unchanged.
  */
 function linkAssets(): void {
-  const sandbox = readdirSync(join(repo, 'test', 'sandbox')).filter((name) => !/\.(ts|md)$/.test(name));
+  const sandbox = readdirSync(join(REPO, 'test', 'sandbox')).filter((name) => !/\.(ts|md)$/.test(name));
   for (const rel of ['sql', ...sandbox.map((name) => `test/sandbox/${name}`)]) {
-    const target = join(repo, rel);
-    const link = join(outRoot, rel);
+    const target = join(REPO, rel);
+    const link = join(OUT_ROOT, rel);
     if (!existsSync(target)) continue;
     mkdirSync(dirname(link), { recursive: true });
     if (isLink(link)) rmSync(link);
@@ -104,7 +106,7 @@ async function main(): Promise<number> {
   const started = performance.now();
   const only = process.env['BENCH_ONLY']?.split(',');
   console.log(
-    `multinic-agent bench${QUICK ? ' (BENCH_QUICK=1: scaled down, indicative only)' : ''}` +
+    `multinic-agent ${pkg.version} bench${QUICK ? ' (BENCH_QUICK=1: scaled down, indicative only)' : ''}` +
       ` — node ${process.version}, ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GB,` +
       ` ${new Date().toISOString()}\n`,
   );
