@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { runDaemon, runOnce, showPlan } from './commands.js';
+import { rowsCommand, runDaemon, runOnce, showPlan } from './commands.js';
 import { loadConfig } from './config.js';
 import { AgentError } from './core/errors.js';
 import { createMetrics, describeMetrics } from './agent/metrics.js';
@@ -18,6 +18,7 @@ Commands:
   once       run one cycle and exit (0: all changes held, 1: a change failed or the cycle failed)
   plan       print what a cycle would change, without changing anything (0: in sync, 2: changes pending)
   metrics    print the Prometheus metrics the agent exposes, with their types, labels and help
+  rows       list, add, change or delete rows of the embedded store (DB_URL=sqlite:PATH); rows --help
 
 Options:
   -h, --help     show this help
@@ -42,6 +43,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     return 0;
   }
+  if (command === 'rows') return rows(argv.slice(1));
   if (!['run', 'once', 'plan'].includes(command) || argv.length > 1) {
     process.stderr.write(`unknown arguments: ${argv.join(' ')}\n\n${HELP}\n`);
     return 2;
@@ -73,6 +75,24 @@ async function main(argv: readonly string[]): Promise<number> {
   } finally {
     await agent.close();
   }
+}
+
+async function rows(args: readonly string[]): Promise<number> {
+  const io = {
+    out: (line: string) => process.stdout.write(`${line}\n`),
+    err: (line: string) => process.stderr.write(`${line}\n`),
+  };
+  if (args[0] === '-h' || args[0] === '--help') {
+    const { ROWS_HELP } = await import('./rows.js');
+    io.out(ROWS_HELP);
+    return 0;
+  }
+  const loaded = loadConfig({ env: process.env, readFile: (path) => readFileSync(path, 'utf8'), hostname });
+  if (!loaded.ok) {
+    io.err(`invalid settings:\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}`);
+    return 2;
+  }
+  return rowsCommand(args, loaded.config, io);
 }
 
 main(process.argv.slice(2)).then(

@@ -37,6 +37,26 @@ async function cleanUp(agent: Agent, logger: Logger): Promise<void> {
   }
 }
 
+/**
+ * `rows`: edits the embedded store. Loaded only when asked for: it needs better-sqlite3, a development
+ * dependency absent from the production image.
+ */
+export async function rowsCommand(
+  args: readonly string[],
+  config: Config,
+  io: { out: (line: string) => void; err: (line: string) => void },
+): Promise<number> {
+  const rows = await import('./rows.js').catch((err: unknown) => {
+    io.err(`rows needs the better-sqlite3 package (npm ci in a checkout): ${String(err)}`);
+    return null;
+  });
+  if (rows === null) return 2;
+  const result = await rows.runRows(args, config.db, config.nodeName);
+  result.out.forEach(io.out);
+  result.err.forEach(io.err);
+  return result.code;
+}
+
 /** `once`: one locked cycle. Exit 0 when every change held, 1 otherwise. */
 export async function runOnce(agent: Agent, logger: Logger): Promise<number> {
   const lock = await acquireLock(agent.fs);

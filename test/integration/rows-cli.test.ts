@@ -1,0 +1,190 @@
+/**
+ * `multinic-agent rows` on the embedded store, through dist/cli.js (run `npm run build` first), with a
+ * temp SQLite file; and the agent's `plan` following what rows wrote.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeHostRoot } from '../support/agent-harness.js';
+
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+let dir: string;
+let hostRoot: string;
+
+beforeAll(() => {
+  if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first (npm test does)');
+  dir = mkdtempSync(join(tmpdir(), 'multinic-rows-'));
+  hostRoot = makeHostRoot();
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (hostRoot) rmSync(hostRoot, { recursive: true, force: true });
+});
+
+function cli(args: string[], env: Record<string, string>) {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH, NODE_NAME: 'worker-1', ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function store(name: string): { path: string; env: Record<string, string> } {
+  const path = join(dir, name);
+  return { path, env: { DB_URL: `sqlite:${path}` } };
+}
+
+describe('multinic-agent rows', () => {
+  it('adds rows (creating the file), lists them as a table, changes and deletes them', () => {
+    const { path, env } = store('crud.db');
+    expect(cli(['rows', 'list'], env)).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('no database') as unknown,
+    });
+    expect(existsSync(path)).toBe(false);
+
+    const add = cli(
+      [
+        'rows',
+        'add',
+        '--mac',
+        'fa:16:3e:00:00:01',
+        '--address',
+        '10.0.0.5',
+        '--cidr',
+        '10.0.0.0/24',
+        '--mtu',
+        '1500',
+      ],
+      env,
+    );
+    expect(add).toMatchObject({ code: 0, stderr: '' });
+    expect(add.stdout).toBe(`created ${path}\nadded row 1 for node worker-1\n`);
+    expect(cli(['rows', 'add', '--mac', 'fa:16:3e:00:00:02', '--node', 'worker-2'], env).stdout).toBe(
+      'added row 2 for node worker-2\n',
+    );
+
+    expect(cli(['rows', 'list'], env).stdout.split('\n')).toEqual([
+      'ID  NODE      MAC                ADDRESS                 MTU   STATUS',
+      '1   worker-1  fa:16:3e:00:00:01  10.0.0.5 (10.0.0.0/24)  1500  pending',
+      '2   worker-2  fa:16:3e:00:00:02  link only               1500  pending',
+      '',
+    ]);
+
+    expect(cli(['rows', 'set', '1', '--mtu', '9000', '--address', '10.0.0.6'], env)).toMatchObject({
+      code: 0,
+      stdout: 'changed row 1\n',
+    });
+    expect(cli(['rows', 'delete', '2'], env)).toMatchObject({ code: 0, stdout: 'deleted row 2\n' });
+    const listed = cli(['rows', 'list'], env).stdout;
+    expect(listed).toContain('10.0.0.6 (10.0.0.0/24)  9000');
+    expect(listed).not.toContain('fa:16:3e:00:00:02');
+    expect(cli(['rows', 'list', '--all'], env).stdout).toMatch(
+      /^2 +worker-2 .* \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/m,
+    );
+
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(
+        db.prepare('SELECT id, mtu, address, deleted_at IS NOT NULL AS deleted FROM multi_interface').all(),
+      ).toEqual([
+        { id: 1, mtu: 9000, address: '10.0.0.6', deleted: 0 },
+        { id: 2, mtu: 1500, address: null, deleted: 1 },
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('refuses a row the agent would skip, writing nothing', () => {
+    const { path, env } = store('refused.db');
+    expect(cli(['rows', 'add', '--mac', 'fa:16:3e:00:00:01'], env).code).toBe(0);
+    const bad = cli(['rows', 'add', '--mac', 'not-a-mac'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^refused, the agent would skip it: macaddress: /);
+    expect(cli(['rows', 'set', '1', '--mtu', '20'], env)).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('mtu: ') as unknown,
+    });
+    expect(cli(['rows', 'set', '1', '--address', '10.0.0.7'], env).code).toBe(2);
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.prepare('SELECT id, mtu, address FROM multi_interface').all()).toEqual([
+        { id: 1, mtu: 1500, address: null },
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('reports a missing row with exit 1 and bad arguments with exit 2 and the usage', () => {
+    const { env } = store('errors.db');
+    cli(['rows', 'add', '--mac', 'fa:16:3e:00:00:01'], env);
+    expect(cli(['rows', 'set', '9', '--mtu', '9000'], env)).toMatchObject({ code: 1, stderr: 'no row 9\n' });
+    expect(cli(['rows', 'delete', '9'], env)).toMatchObject({ code: 1, stderr: 'no row 9\n' });
+    for (const args of [
+      ['rows'],
+      ['rows', 'frob'],
+      ['rows', 'set', 'x', '--mtu', '1'],
+      ['rows', 'list', '--mac', 'a'],
+    ]) {
+      const result = cli(args, env);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toContain('Usage: multinic-agent rows');
+    }
+    expect(cli(['rows', '--help'], {})).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('rows delete ID') as unknown,
+    });
+  });
+
+  it('refuses to edit MySQL, and runs with no database configured at all', () => {
+    const mysql = { DB_HOST: 'db', DB_USER: 'u', DB_PASSWORD: '', DB_NAME: 'n' };
+    expect(cli(['rows', 'list'], mysql)).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('embedded store only') as unknown,
+    });
+    const none = cli(['rows', 'list'], {});
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no database configured');
+  });
+});
+
+describe('the agent on the embedded store', () => {
+  function agentEnv(db: Record<string, string>): Record<string, string> {
+    return {
+      ...db,
+      HOST_ROOT: hostRoot,
+      COMMAND_PREFIX: '',
+      PROC_NET_ROUTE: join(hostRoot, 'proc', 'net', 'route'),
+    };
+  }
+
+  it('plan reads the rows that rows wrote, and follows a delete', () => {
+    const { env } = store('plan.db');
+    cli(
+      ['rows', 'add', '--mac', 'fa:16:3e:de:ad:01', '--address', '10.99.0.10', '--cidr', '10.99.0.0/24'],
+      env,
+    );
+    const before = cli(['plan'], agentEnv(env));
+    expect(before.stderr).toBe('');
+    // The NIC is not on this machine: the agent waits for it and changes nothing.
+    expect(before).toMatchObject({ code: 0 });
+    expect(before.stdout).toMatch(/^skip +row 1 +macaddress: waiting for NIC/);
+    cli(['rows', 'delete', '1'], env);
+    const after = cli(['plan'], agentEnv(env));
+    expect(after).toMatchObject({ code: 0, stdout: 'in sync: no changes pending\n' });
+  });
+
+  it('keeps the host as it is when the database file is missing (never an empty desired state)', () => {
+    const { path, env } = store('typo.db');
+    const result = cli(['plan'], agentEnv(env));
+    expect(result.code).toBe(1);
+    expect(result.stdout + result.stderr).toContain('db_connection');
+    expect(existsSync(path)).toBe(false);
+  });
+});
