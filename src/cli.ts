@@ -18,6 +18,7 @@ Commands:
   once       run one cycle and exit (0: all changes held, 1: a change failed or the cycle failed)
   plan       print what a cycle would change, without changing anything (0: in sync, 2: changes pending)
   metrics    print the Prometheus metrics the agent exposes, with their types, labels and help
+  demo       a simulated node (files only) on the embedded store: seeded rows and the plan, live; --once
   rows       list, add, change or delete rows of the embedded store (DB_URL=sqlite:PATH); rows --help
 
 Options:
@@ -44,6 +45,12 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (command === 'rows') return rows(argv.slice(1));
+  if (command === 'demo' && argv.length <= 2 && (argv[1] === undefined || argv[1] === '--once')) {
+    const { runDemo } = await import('./demo.js');
+    const stopped = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    return runDemo({ once: argv[1] === '--once', out, stopped });
+  }
   if (!['run', 'once', 'plan'].includes(command) || argv.length > 1) {
     process.stderr.write(`unknown arguments: ${argv.join(' ')}\n\n${HELP}\n`);
     return 2;
