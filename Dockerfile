@@ -37,5 +37,7 @@ RUN chmod 0755 /app/dist/cli.js \
     && ln -s /app/dist/cli.js /usr/local/bin/multinic-agent
 # Runs as root on purpose: the chart makes the container privileged to change the host's network, and
 # writes nothing to the image's own filesystem, which can be mounted read-only.
-ENTRYPOINT ["node", "/app/dist/cli.js"]
+# A 1 MB young generation keeps the daemon's resident memory flat (~72 MB) where V8 would otherwise grow
+# it to 32 MB between cycles (npm run bench, figures 3 and 3b).
+ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/dist/cli.js"]
 CMD ["run"]

@@ -164,7 +164,7 @@ describe('Dockerfile', () => {
       expect(found).toHaveLength(1);
       return JSON.parse(found[0]!.getArgumentsContent() ?? '') as string[];
     };
-    expect(exec('ENTRYPOINT')).toEqual(['node', '/app/dist/cli.js']);
+    expect(exec('ENTRYPOINT')).toEqual(['node', '--max-semi-space-size=1', '/app/dist/cli.js']);
     expect(exec('CMD')).toEqual(['run']);
   });
 
