@@ -17,7 +17,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { makeHostRoot } from '../../test/support/agent-harness.js';
+import { agentEnv, makeHostRoot } from '../../test/support/agent-harness.js';
 import { createTestDatabase } from '../../test/support/mariadb.js';
 import { DIST_CLI } from '../support/paths.js';
 import { info, line, skip, type FigureResult } from '../support/report.js';
@@ -92,15 +92,7 @@ export async function run(): Promise<FigureResult> {
     }
     const env: NodeJS.ProcessEnv = {
       PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
-      DB_HOST: db.settings.host,
-      DB_PORT: String(db.settings.port),
-      DB_USER: db.settings.user,
-      DB_PASSWORD: db.settings.password,
-      DB_NAME: db.settings.database,
-      NODE_NAME: 'worker-1',
-      HOST_ROOT: hostRoot,
-      COMMAND_PREFIX: '',
-      PROC_NET_ROUTE: join(hostRoot, 'proc', 'net', 'route'),
+      ...agentEnv(db, hostRoot),
       LOG_LEVEL: 'info',
     };
     await timed(['-e', '0'], env); // page cache warm for both

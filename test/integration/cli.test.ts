@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeHostRoot } from '../support/agent-harness.js';
+import { agentEnv, makeHostRoot } from '../support/agent-harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/mariadb.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
@@ -26,15 +26,7 @@ afterAll(async () => {
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
-    DB_HOST: db.settings.host,
-    DB_PORT: String(db.settings.port),
-    DB_USER: db.settings.user,
-    DB_PASSWORD: db.settings.password,
-    DB_NAME: db.name,
-    NODE_NAME: 'worker-1',
-    HOST_ROOT: hostRoot,
-    COMMAND_PREFIX: '',
-    PROC_NET_ROUTE: join(hostRoot, 'proc', 'net', 'route'),
+    ...agentEnv(db, hostRoot),
     HEALTH_PORT: '0',
     HEALTH_BIND: '127.0.0.1',
     ...extra,

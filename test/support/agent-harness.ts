@@ -38,6 +38,24 @@ export function makeHostRoot(): string {
   return root;
 }
 
+/**
+ * Settings of an agent on node worker-1 against a test database and a host root made by makeHostRoot:
+ * host commands run beside the agent (no nsenter), the default route is the host root's.
+ */
+export function agentEnv(db: TestDatabase, hostRoot: string): Record<string, string> {
+  return {
+    DB_HOST: db.settings.host,
+    DB_PORT: String(db.settings.port),
+    DB_USER: db.settings.user,
+    DB_PASSWORD: db.settings.password,
+    DB_NAME: db.settings.database,
+    NODE_NAME: 'worker-1',
+    HOST_ROOT: hostRoot,
+    COMMAND_PREFIX: '',
+    PROC_NET_ROUTE: join(hostRoot, 'proc', 'net', 'route'),
+  };
+}
+
 export const ETH0: LiveLink = {
   name: 'eth0',
   mac: 'fa:16:3e:ff:ff:00',
@@ -71,19 +89,7 @@ export async function startHarness(
   const hostRoot = makeHostRoot();
   const net = new FakeNetwork(hostRoot, [ETH0, ...links]);
   const loaded = loadConfig({
-    env: {
-      DB_HOST: db.settings.host,
-      DB_PORT: String(db.settings.port),
-      DB_USER: db.settings.user,
-      DB_PASSWORD: db.settings.password,
-      DB_NAME: db.settings.database,
-      NODE_NAME: 'worker-1',
-      HOST_ROOT: hostRoot,
-      COMMAND_PREFIX: '',
-      PROC_NET_ROUTE: join(hostRoot, 'proc', 'net', 'route'),
-      VERIFY_TIMEOUT: '300ms',
-      ...env,
-    },
+    env: { ...agentEnv(db, hostRoot), VERIFY_TIMEOUT: '300ms', ...env },
     readFile: () => '',
     hostname: () => 'unused',
   });
