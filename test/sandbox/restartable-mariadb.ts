@@ -1,6 +1,6 @@
 /**
  * A MariaDB inside a sandbox that a test can stop and start again on the same data: database outages
- * seen by an agent running in the same sandbox. mariadb.ts has the simpler always-up server.
+ * seen by an agent running in the same sandbox. mariadb.ts has the simpler always-up view of it.
  *
  * The agent reaches the server over TCP on the sandbox's 127.0.0.1:3306; the test reaches it through a
  * Unix socket in the sandbox's directory (a file, so it works across network namespaces). Started with
@@ -8,17 +8,14 @@
  * agent, the database is still down.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { createConnection, type Connection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import type { Connection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { shippedSql, type RawRow } from '../support/mariadb.js';
-import type { Sandbox, SandboxProcess } from './sandbox.js';
+import { ThrowawayMariadb } from '../support/throwaway-mariadb.js';
+import type { Sandbox } from './sandbox.js';
 
 const DATABASE = 'multinic';
 const PORT = 3306;
-const READY_TIMEOUT_MS = 20_000;
-const STOP_TIMEOUT_MS = 15_000;
 
 export interface StartOptions {
   /** false: Unix socket only (--skip-networking), so the agent still finds no database. Default true. */
@@ -30,6 +27,8 @@ export interface RestartableDatabase {
   readonly agentEnv: Record<string, string>;
   /** Whether the server is running (started and not stopped). */
   readonly running: boolean;
+  /** Root connection through the socket, in the `multinic` database; a new one each start. */
+  readonly admin: Connection;
   /** Runs a statement as root in the `multinic` database; rejects while the server is stopped. */
   query<T extends RowDataPacket[] | ResultSetHeader>(sql: string, values?: unknown[]): Promise<T>;
   /** Inserts the rows in one statement (one commit: an agent sees all or none); returns their ids. */
@@ -59,23 +58,33 @@ class Server implements RestartableDatabase {
     DB_PASSWORD: '',
     DB_NAME: DATABASE,
   };
-  private readonly dir: string;
-  private readonly socketPath: string;
-  private server: SandboxProcess | undefined;
-  private admin: Connection | undefined;
+  private readonly server: ThrowawayMariadb;
   private loaded = false;
 
-  constructor(private readonly sb: Sandbox) {
-    this.dir = join(sb.dir, 'mariadb');
-    this.socketPath = join(this.dir, 'sock');
+  constructor(sb: Sandbox) {
+    // No system tables: --skip-grant-tables on an empty datadir starts in a moment.
+    this.server = new ThrowawayMariadb({
+      dir: join(sb.dir, 'mariadb'),
+      args: [
+        `--port=${PORT}`,
+        '--skip-grant-tables',
+        '--innodb-buffer-pool-size=32M',
+        '--innodb-log-file-size=8M',
+      ],
+      spawn: (argv) => sb.spawn(argv, { stdin: 'ignore' }),
+    });
   }
 
   get running(): boolean {
-    return this.server !== undefined && !hasExited(this.server);
+    return this.server.running;
+  }
+
+  get admin(): Connection {
+    return this.server.admin;
   }
 
   async query<T extends RowDataPacket[] | ResultSetHeader>(sql: string, values: unknown[] = []): Promise<T> {
-    if (this.admin === undefined || !this.running) throw new Error('the sandbox database is stopped');
+    if (!this.running) throw new Error('the sandbox database is stopped');
     const [result] = await this.admin.query<T>(sql, values);
     return result;
   }
@@ -98,77 +107,28 @@ class Server implements RestartableDatabase {
   }
 
   async startServer(options: StartOptions = {}): Promise<void> {
-    if (this.running) throw new Error('the sandbox database is already running');
-    await mkdir(this.dir, { recursive: true });
-    const network = options.network ?? true;
-    const server = this.sb.spawn(
-      [
-        'mariadbd',
-        '--no-defaults',
-        `--datadir=${this.dir}`,
-        `--socket=${this.socketPath}`,
-        `--port=${PORT}`,
-        '--bind-address=127.0.0.1',
-        ...(network ? [] : ['--skip-networking']),
-        '--user=root',
-        '--skip-log-bin',
-        '--skip-grant-tables',
-        '--innodb-buffer-pool-size=32M',
-        '--innodb-log-file-size=8M',
-      ],
-      { stdin: 'ignore' },
-    );
-    this.server = server;
+    const admin = await this.server.start(options.network === false ? ['--skip-networking'] : []);
     try {
-      const admin = await connectWhenReady(this.socketPath, server);
-      // A server stopped under an idle connection makes it emit 'error'; unheard, that would crash the run.
-      admin.on('error', () => undefined);
-      this.admin = admin;
-      if (!this.loaded) {
-        await admin.query(`CREATE DATABASE ${DATABASE}; USE ${DATABASE}`);
-        await admin.query(await shippedSql('schema.sql'));
-        await admin.query(await shippedSql('index.sql'));
-        this.loaded = true;
-      } else {
+      if (this.loaded) {
         await admin.query(`USE ${DATABASE}`);
+        return;
       }
+      await admin.query(`CREATE DATABASE ${DATABASE}; USE ${DATABASE}`);
+      await admin.query(await shippedSql('schema.sql'));
+      await admin.query(await shippedSql('index.sql'));
+      this.loaded = true;
     } catch (error) {
-      await this.stopServer();
+      await this.server.stop();
       throw error;
     }
   }
 
-  async stopServer(): Promise<void> {
-    const { server, admin } = this;
-    this.admin = undefined;
-    await admin?.end().catch(() => undefined);
-    if (server === undefined || hasExited(server)) return;
-    await server.signal('SIGTERM').catch(() => undefined);
-    const exited = await Promise.race([server.done.then(() => true), sleep(STOP_TIMEOUT_MS, false)]);
-    if (!exited) {
-      await server.signal('SIGKILL').catch(() => undefined);
-      await server.done;
-    }
+  stopServer(): Promise<void> {
+    return this.server.stop();
   }
 
   stop(): Promise<void> {
-    return this.stopServer();
-  }
-}
-
-async function connectWhenReady(socketPath: string, server: SandboxProcess): Promise<Connection> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    try {
-      return await createConnection({ socketPath, user: 'root', multipleStatements: true });
-    } catch (error) {
-      const exited = hasExited(server);
-      if (exited || Date.now() > deadline) {
-        const { stderr } = exited ? await server.done : { stderr: '(still running)' };
-        throw new Error(`mariadbd in the sandbox is not ready: ${String(error)}\n${stderr}`);
-      }
-      await sleep(50);
-    }
+    return this.server.stop();
   }
 }
 
@@ -185,8 +145,4 @@ function withDefaults(row: Partial<RawRow>): Omit<RawRow, 'id'> {
     deleted_at: null,
     ...row,
   };
-}
-
-function hasExited(server: SandboxProcess): boolean {
-  return server.child.exitCode !== null || server.child.signalCode !== null;
 }
