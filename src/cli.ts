@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
 import { rowsCommand, runDaemon, runOnce, showPlan } from './commands.js';
 import { loadConfig } from './config.js';
 import { AgentError } from './core/errors.js';
@@ -11,24 +12,33 @@ import { VERSION } from './version.js';
 
 const HELP = `multinic-agent ${VERSION}: keeps this node's secondary NICs equal to the multi_interface table.
 
-Usage: multinic-agent <command>
+Usage: multinic-agent [--db URL] <command>
 
 Commands:
   run        run the daemon: a cycle at start, then every POLL_INTERVAL (SIGTERM/SIGINT stop it)
   once       run one cycle and exit (0: all changes held, 1: a change failed or the cycle failed)
   plan       print what a cycle would change, without changing anything (0: in sync, 2: changes pending)
   metrics    print the Prometheus metrics the agent exposes, with their types, labels and help
-  demo       a simulated node (files only) on the embedded store: seeded rows and the plan, live; --once
+  demo       the agent on a simulated node with the embedded store: as root, virtual NICs and a real
+             systemd-networkd in a sandbox; else files only. [--once] [--files-only] [--port N]
   rows       list, add, change or delete rows of the embedded store (DB_URL=sqlite:PATH); rows --help
 
 Options:
+  --db URL       the desired-state store, as DB_URL (sqlite:PATH for the embedded one)
   -h, --help     show this help
   -v, --version  print the version
 
 Settings come from the environment (DB_HOST, DB_USER, DB_PASSWORD or DB_PASSWORD_FILE, DB_NAME, ...,
 or DB_URL=sqlite:PATH for the embedded store); see the README. Invalid settings are all listed and the exit code is 2.`;
 
-async function main(argv: readonly string[]): Promise<number> {
+async function main(args: readonly string[]): Promise<number> {
+  const db = takeDbOption(args);
+  if (typeof db === 'string') {
+    process.stderr.write(`${db}\n\n${HELP}\n`);
+    return 2;
+  }
+  if (db.url !== undefined) process.env['DB_URL'] = db.url;
+  const argv = db.rest;
   const command = argv[0];
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(`${HELP}\n`);
@@ -45,12 +55,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (command === 'rows') return rows(argv.slice(1));
-  if (command === 'demo' && argv.length <= 2 && (argv[1] === undefined || argv[1] === '--once')) {
-    const { runDemo } = await import('./demo.js');
-    const stopped = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-    const out = (line: string) => process.stdout.write(`${line}\n`);
-    return runDemo({ once: argv[1] === '--once', out, stopped });
-  }
+  if (command === 'demo') return demo(argv.slice(1));
   if (!['run', 'once', 'plan'].includes(command) || argv.length > 1) {
     process.stderr.write(`unknown arguments: ${argv.join(' ')}\n\n${HELP}\n`);
     return 2;
@@ -82,6 +87,51 @@ async function main(argv: readonly string[]): Promise<number> {
   } finally {
     await agent.close();
   }
+}
+
+/** `--db URL` or `--db=URL` before the command: the store, as DB_URL. A string is a usage error. */
+function takeDbOption(args: readonly string[]): { url?: string; rest: readonly string[] } | string {
+  const first = args[0];
+  if (first === '--db') {
+    const url = args[1];
+    return url === undefined || url === '' ? '--db needs a URL' : { url, rest: args.slice(2) };
+  }
+  if (first?.startsWith('--db=')) {
+    const url = first.slice('--db='.length);
+    return url === '' ? '--db needs a URL' : { url, rest: args.slice(1) };
+  }
+  return { rest: args };
+}
+
+async function demo(args: readonly string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: { once: { type: 'boolean' }, 'files-only': { type: 'boolean' }, port: { type: 'string' } },
+    }));
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n\n${HELP}\n`);
+    return 2;
+  }
+  const port = Number(values.port ?? '8080');
+  if (!/^\d+$/.test(values.port ?? '8080') || port > 65535) {
+    process.stderr.write(`--port must be a port number (0-65535), got ${values.port}\n`);
+    return 2;
+  }
+  const { runDemo } = await import('./demo/demo.js');
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  return runDemo({
+    once: values.once === true,
+    filesOnly: values['files-only'] === true,
+    port,
+    out,
+    stopped,
+  });
 }
 
 async function rows(args: readonly string[]): Promise<number> {

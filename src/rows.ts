@@ -12,6 +12,7 @@ import type { DbSettings } from './config.js';
 import { validateRow } from './core/validate.js';
 import type { InterfaceRow } from './core/types.js';
 import { createSqliteDatabase } from './store/sqlite.js';
+import { statusText, textTable } from './text-table.js';
 
 export const ROWS_HELP = `Usage: multinic-agent rows <list|add|set|delete> (on the embedded store, DB_URL=sqlite:PATH)
 
@@ -180,23 +181,14 @@ function list(db: Database.Database, all: boolean, out: string[]): void {
     row.macaddress,
     row.address === null ? 'link only' : `${row.address} (${row.cidr ?? 'no cidr'})`,
     row.mtu === null ? '-' : String(row.mtu),
-    row.netplan_success === 1 ? 'configured' : 'pending',
+    statusText(row.netplan_success),
     ...(all ? [row.deleted_at ?? '-'] : []),
   ]);
   if (table.length === 0) {
     out.push('no rows');
     return;
   }
-  const widths = header.map((title, i) =>
-    Math.max(title.length, ...table.map((cells) => cells[i]?.length ?? 0)),
-  );
-  for (const cells of [header, ...table])
-    out.push(
-      cells
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    );
+  out.push(...textTable([header, ...table]));
 }
 
 function find(db: Database.Database, id: number): StoredRow {

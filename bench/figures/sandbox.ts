@@ -5,8 +5,8 @@
  * (one INSERT, as one batch), and the clock stops when all ten read netplan_success = 1 (written only after
  * verification). netplan calls are counted by the sandbox's tracers.
  */
-import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { sandboxSupport } from '../../src/demo/sandbox-support.js';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,23 +24,15 @@ const NSENTER_PREFIX = 'nsenter -t 1 -m -u -i -n -p --';
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const mac = (n: number) => `fa:16:3e:00:00:${n.toString(16).padStart(2, '0')}`;
 
-/** What a sandbox needs (as test/sandbox/support.ts checks it, without vitest). */
+/** What a sandbox needs (the check the demo and the tests use), and MariaDB and the built CLI. */
 function unsupported(): string | null {
-  if (process.platform !== 'linux') return 'not Linux';
-  if (process.getuid?.() !== 0) return 'not root';
-  for (const file of ['/usr/sbin/netplan', '/lib/systemd/systemd-networkd', '/usr/sbin/mariadbd']) {
-    try {
-      accessSync(file, constants.X_OK);
-    } catch {
-      return `${file} missing`;
-    }
+  const support = sandboxSupport();
+  if (!support.ok) return support.reason ?? 'no sandbox';
+  try {
+    accessSync('/usr/sbin/mariadbd', constants.X_OK);
+  } catch {
+    return '/usr/sbin/mariadbd missing';
   }
-  const probe = spawnSync(
-    'unshare',
-    '--net --mount --pid --fork --mount-proc --uts ip link add probe0 type veth peer name probe1'.split(' '),
-    { encoding: 'utf8', timeout: 10_000 },
-  );
-  if (probe.status !== 0) return `unshare/veth failed: ${probe.stderr.trim() || String(probe.error)}`;
   if (!existsSync(DIST_CLI)) return `${DIST_CLI} absent: run npm run build`;
   return null;
 }

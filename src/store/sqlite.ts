@@ -13,6 +13,7 @@ import { AgentError } from '../core/errors.js';
 import { nodeNameMatches, shortName } from '../core/node-name.js';
 import type { InterfaceRow } from '../core/types.js';
 import type { DesiredStore, StatusUpdate, StoreStats } from './store.js';
+import { packageFile } from '../package-files.js';
 
 export interface SqliteStoreOptions {
   /** SPEC §2: false for controllers that use deleted_at for their own bookkeeping and hard-delete rows. */
@@ -75,7 +76,7 @@ function settle<T>(call: () => T): Promise<T> {
 
 /** Creates (or completes) a database file with sql/schema.sqlite.sql; for the rows command and tests. */
 export async function createSqliteDatabase(path: string): Promise<void> {
-  const schema = await readFile(new URL('../../sql/schema.sqlite.sql', import.meta.url), 'utf8');
+  const schema = await readFile(packageFile(import.meta.url, 'sql/schema.sqlite.sql'), 'utf8');
   const db = new Database(path);
   try {
     db.exec(schema);

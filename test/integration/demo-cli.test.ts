@@ -17,7 +17,7 @@ function demoDir(output: string): string {
 
 describe('multinic-agent demo (files only)', () => {
   it('--once prints the seeded rows and the plan, then removes the simulated node', () => {
-    const result = spawnSync(process.execPath, [CLI, 'demo', '--once'], {
+    const result = spawnSync(process.execPath, [CLI, 'demo', '--once', '--files-only'], {
       env: { PATH: process.env.PATH },
       encoding: 'utf8',
       timeout: 20_000,
@@ -28,8 +28,8 @@ describe('multinic-agent demo (files only)', () => {
     expect(lines).toEqual(
       expect.arrayContaining([
         '  ID  NODE       MAC                ADDRESS                    MTU   STATUS',
-        '  1   demo-node  fa:16:3e:00:00:01  10.10.0.11 (10.10.0.0/24)  1500  pending',
-        '  3   demo-node  fa:16:3e:00:00:03  link only                  1500  pending',
+        '  1   demo-node  fa:16:3e:00:00:01  10.10.0.11 (10.10.0.0/24)  1500  not configured (0)',
+        '  3   demo-node  fa:16:3e:00:00:03  link only                  1500  not configured (0)',
         '  create  multinic0  row 1  fa:16:3e:00:00:01  10.10.0.11/24  mtu 1500  (missing_file)',
         '  create  multinic1  row 2  fa:16:3e:00:00:02  10.20.0.11/24  mtu 9000  (missing_file)',
         '  create  multinic2  row 3  fa:16:3e:00:00:03  link only  mtu 1500  (missing_file)',
@@ -41,7 +41,7 @@ describe('multinic-agent demo (files only)', () => {
   });
 
   it('follows a row edit made with rows, and Ctrl-C leaves nothing behind', async () => {
-    const child = spawn(process.execPath, [CLI, 'demo'], { env: { PATH: process.env.PATH } });
+    const child = spawn(process.execPath, [CLI, 'demo', '--files-only'], { env: { PATH: process.env.PATH } });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -70,8 +70,8 @@ describe('multinic-agent rows', () => {
 
     expect(cli(['rows', 'list'], env).stdout.split('\n')).toEqual([
       'ID  NODE      MAC                ADDRESS                 MTU   STATUS',
-      '1   worker-1  fa:16:3e:00:00:01  10.0.0.5 (10.0.0.0/24)  1500  pending',
-      '2   worker-2  fa:16:3e:00:00:02  link only               1500  pending',
+      '1   worker-1  fa:16:3e:00:00:01  10.0.0.5 (10.0.0.0/24)  1500  not configured (0)',
+      '2   worker-2  fa:16:3e:00:00:02  link only               1500  not configured (0)',
       '',
     ]);
 
@@ -186,5 +186,24 @@ describe('the agent on the embedded store', () => {
     expect(result.code).toBe(1);
     expect(result.stdout + result.stderr).toContain('db_connection');
     expect(existsSync(path)).toBe(false);
+  });
+  it('--db URL (or --db=URL) before the command selects the store as DB_URL does', () => {
+    const { path } = store('flag.db');
+    const added = cli(['--db', `sqlite:${path}`, 'rows', 'add', '--mac', 'fa:16:3e:00:00:09'], {});
+    expect(added).toMatchObject({ code: 0, stdout: `created ${path}\nadded row 1 for node worker-1\n` });
+    const listed = cli([`--db=sqlite:${path}`, 'rows', 'list'], {});
+    expect(listed.stdout).toContain('1   worker-1  fa:16:3e:00:00:09  link only');
+    const planned = cli(['--db', `sqlite:${path}`, 'plan'], { HOST_ROOT: hostRoot, OS_TYPE: 'netplan' });
+    expect(planned.stdout).toContain('waiting for NIC');
+    expect(cli(['--db'], {})).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--db needs a URL') as unknown,
+    });
+    expect(cli(['--db=', 'rows', 'list'], {})).toMatchObject({ code: 2 });
+    // Without --db, DB_URL or DB_HOST the agent refuses to start: no store is ever chosen silently.
+    expect(cli(['plan'], { HOST_ROOT: hostRoot })).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('DB_HOST is required') as unknown,
+    });
   });
 });

@@ -2,45 +2,31 @@
  * `multinic-agent demo`, files only: a simulated node in a temp directory (a host root with netplan's
  * directory, a fake sysfs with three secondary NICs and the primary eth0), an embedded store seeded with
  * rows for it, and the agent's plan for that node, printed again whenever the rows change. Nothing on the
- * real machine is read or written but the temp directory, which Ctrl-C removes. The rooted demo (virtual
- * NICs and a real systemd-networkd in a sandbox) is not implemented yet.
+ * real machine is read or written but the temp directory, which Ctrl-C removes. Without root this is what
+ * `multinic-agent demo` shows; as root, `demo --files-only`.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { loadConfig } from './config.js';
-import { describePlan } from './commands.js';
-import { initialState, observe } from './agent/cycle.js';
-import { plan } from './core/plan.js';
-import { createLogger } from './log.js';
-import { buildAgent, type Agent } from './main.js';
-import { runRows } from './rows.js';
-import { createSqliteDatabase } from './store/sqlite.js';
+import { loadConfig } from '../config.js';
+import { describePlan } from '../commands.js';
+import { initialState, observe } from '../agent/cycle.js';
+import { plan } from '../core/plan.js';
+import { createLogger } from '../log.js';
+import { buildAgent, type Agent } from '../main.js';
+import { runRows } from '../rows.js';
+import type { DemoOptions } from './demo.js';
+import { DEMO_NICS as NICS, DEMO_NODE as NODE, EXAMPLE_EDITS, PRIMARY_NIC, seedStore } from './seed.js';
 
-const NODE = 'demo-node';
-const NICS = [
-  { name: 'ens4', mac: 'fa:16:3e:00:00:01' },
-  { name: 'ens5', mac: 'fa:16:3e:00:00:02' },
-  { name: 'ens6', mac: 'fa:16:3e:00:00:03' },
-];
-
-export interface DemoOptions {
-  /** Print once and clean up (tests, CI); otherwise watch until stopped. */
-  once: boolean;
-  out: (line: string) => void;
-  /** Resolves when the user stops the demo (Ctrl-C). */
-  stopped: Promise<void>;
-}
-
-export async function runDemo(options: DemoOptions): Promise<number> {
+/** The files-only demo: the plan for a simulated node, printed again whenever the rows change. */
+export async function runFilesDemo(options: DemoOptions): Promise<number> {
   const { out } = options;
   const dir = mkdtempSync(join(tmpdir(), 'multinic-demo-'));
   let agent: Agent | undefined;
   try {
     const hostRoot = makeHost(dir);
     const dbPath = join(dir, 'multinic.db');
-    await seed(dbPath);
+    await seedStore(dbPath);
     const loaded = loadConfig({
       env: {
         DB_URL: `sqlite:${dbPath}`,
@@ -56,10 +42,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     });
     if (!loaded.ok) throw new Error(loaded.errors.join('; '));
     agent = await buildAgent(loaded.config, createLogger('error'));
-    if (process.getuid?.() === 0)
-      out(
-        '(as root too this is the files-only demo: the sandbox demo with real NICs is not implemented yet)',
-      );
     out(`multinic-agent demo (files only, no root needed): simulated node ${NODE} in ${dir}`);
     out(
       `NICs on the node: eth0 (primary, never touched), ${NICS.map((n) => `${n.name} ${n.mac}`).join(', ')}`,
@@ -74,8 +56,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     if (options.once) return 0;
     out('');
     out('Edit the rows in another terminal and watch the plan follow, e.g.:');
-    out(`  DB_URL=sqlite:${dbPath} NODE_NAME=${NODE} npx multinic-agent rows set 1 --mtu 9000`);
-    out(`  DB_URL=sqlite:${dbPath} NODE_NAME=${NODE} npx multinic-agent rows delete 3`);
+    for (const edit of EXAMPLE_EDITS)
+      out(`  DB_URL=sqlite:${dbPath} NODE_NAME=${NODE} npx multinic-agent ${edit}`);
     out('Ctrl-C stops the demo and removes the simulated node.');
     let stopped = false;
     void options.stopped.then(() => (stopped = true));
@@ -120,7 +102,7 @@ function makeHost(dir: string): string {
     'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n' +
       'eth0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n',
   );
-  for (const nic of [{ name: 'eth0', mac: 'fa:16:3e:ff:ff:00' }, ...NICS]) {
+  for (const nic of [PRIMARY_NIC, ...NICS]) {
     const link = join(root, 'sys', 'class', 'net', nic.name);
     mkdirSync(link, { recursive: true });
     writeFileSync(join(link, 'type'), '1\n');
@@ -128,20 +110,4 @@ function makeHost(dir: string): string {
     writeFileSync(join(link, 'mtu'), '1500\n');
   }
   return root;
-}
-
-async function seed(path: string): Promise<void> {
-  await createSqliteDatabase(path);
-  const db = new Database(path);
-  try {
-    const insert = db.prepare(
-      'INSERT INTO multi_interface (port_id, subnet_id, macaddress, attached_node_name, address, cidr, mtu)' +
-        ' VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
-    insert.run('port-1', 'subnet-a', NICS[0]?.mac, NODE, '10.10.0.11', '10.10.0.0/24', 1500);
-    insert.run('port-2', 'subnet-b', NICS[1]?.mac, NODE, '10.20.0.11', '10.20.0.0/24', 9000);
-    insert.run('port-3', 'subnet-c', NICS[2]?.mac, NODE, null, null, 1500);
-  } finally {
-    db.close();
-  }
 }

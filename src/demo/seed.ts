@@ -1,0 +1,35 @@
+/** The simulated node both demos show: its name, its NICs, and the rows the embedded store starts with. */
+import Database from 'better-sqlite3';
+import { createSqliteDatabase } from '../store/sqlite.js';
+
+export const DEMO_NODE = 'demo-node';
+
+/** The node's primary NIC: it carries the default route, has no row, and the agent never touches it. */
+export const PRIMARY_NIC = { name: 'eth0', mac: 'fa:16:3e:ff:ff:00' };
+
+/** The secondary NICs OpenStack attached, as the kernel names them before the agent renames them. */
+export const DEMO_NICS = [
+  { name: 'ens4', mac: 'fa:16:3e:00:00:01' },
+  { name: 'ens5', mac: 'fa:16:3e:00:00:02' },
+  { name: 'ens6', mac: 'fa:16:3e:00:00:03' },
+];
+
+/** Creates the embedded store at `path` with one row per secondary NIC: two addressed, one link only. */
+export async function seedStore(path: string): Promise<void> {
+  await createSqliteDatabase(path);
+  const db = new Database(path);
+  try {
+    const insert = db.prepare(
+      'INSERT INTO multi_interface (port_id, subnet_id, macaddress, attached_node_name, address, cidr, mtu)' +
+        ' VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    insert.run('port-1', 'subnet-a', DEMO_NICS[0]?.mac, DEMO_NODE, '10.10.0.11', '10.10.0.0/24', 1500);
+    insert.run('port-2', 'subnet-b', DEMO_NICS[1]?.mac, DEMO_NODE, '10.20.0.11', '10.20.0.0/24', 9000);
+    insert.run('port-3', 'subnet-c', DEMO_NICS[2]?.mac, DEMO_NODE, null, null, 1500);
+  } finally {
+    db.close();
+  }
+}
+
+/** The edits a user can try, as `rows` commands. */
+export const EXAMPLE_EDITS = ['rows set 1 --mtu 9000', 'rows set 2 --address 10.20.0.12', 'rows delete 3'];
