@@ -211,8 +211,7 @@ async function printEndpoints(port: number, out: (line: string) => void): Promis
 function printInstructions(dbPath: string, port: number, out: (line: string) => void): void {
   out('');
   out('Edit the rows in another terminal (as root) and watch the agent follow, e.g.:');
-  for (const edit of EXAMPLE_EDITS)
-    out(`  sudo DB_URL=sqlite:${dbPath} NODE_NAME=${DEMO_NODE} node ${CLI} ${edit}`);
+  for (const edit of EXAMPLE_EDITS) out(`  sudo node ${CLI} --db sqlite:${dbPath} ${edit}`);
   out(`Health and metrics: curl http://127.0.0.1:${port}/  curl http://127.0.0.1:${port}/metrics`);
   out('Ctrl-C stops the agent and removes the simulated node.');
 }

@@ -138,7 +138,7 @@ describeSandbox('multinic-agent demo as root (a sandbox with real systemd-networ
     try {
       await until(() => demo.output().includes('Ctrl-C stops the agent'), demo.output);
       const dir = sandboxDir(demo.output());
-      const db = /sudo DB_URL=(sqlite:\S+) /.exec(demo.output())?.[1] ?? '';
+      const db = /--db (sqlite:\S+) rows set 1/.exec(demo.output())?.[1] ?? '';
       const rows = (...args: string[]) =>
         spawnSync(process.execPath, [cli, '--db', db, 'rows', ...args], {
           env: { PATH: process.env.PATH, NODE_NAME: 'demo-node' },
