@@ -130,6 +130,10 @@ describeSandbox('multinic-agent demo as root (a sandbox with real systemd-networ
     const dir = sandboxDir(result.stdout);
     expect(result.stdout).toContain(`demo over: agent and sandbox stopped, ${dir} removed`);
     await expectNothingLeft(dir, linksBefore);
+    // The README's "Try it" shows this output: its tables must stay what the demo prints.
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const line of lines.filter((l) => / (eth0|ens\d|multinic\d) +fa:16:3e/.test(l)))
+      expect(readme).toContain(line);
   }, 120_000);
 
   it('follows row edits made with `rows`, serves health meanwhile, and Ctrl-C leaves nothing behind', async () => {
