@@ -91,6 +91,22 @@ async function planLines(agent: Agent): Promise<string[]> {
 
 function makeHost(dir: string): string {
   const root = join(dir, 'host');
+  makeUbuntuHostRoot(root);
+  for (const nic of [PRIMARY_NIC, ...NICS]) {
+    const link = join(root, 'sys', 'class', 'net', nic.name);
+    mkdirSync(link, { recursive: true });
+    writeFileSync(join(link, 'type'), '1\n');
+    writeFileSync(join(link, 'address'), `${nic.mac}\n`);
+    writeFileSync(join(link, 'mtu'), '1500\n');
+  }
+  return root;
+}
+
+/**
+ * Makes `root` look like an Ubuntu node's host root: etc/netplan, var/lib/multinic, etc/os-release, and a
+ * proc/net/route with eth0 holding the default route. (The integration harness uses it too.)
+ */
+export function makeUbuntuHostRoot(root: string): void {
   for (const sub of ['etc/netplan', 'var/lib/multinic', 'proc/net'])
     mkdirSync(join(root, sub), { recursive: true });
   writeFileSync(
@@ -102,12 +118,4 @@ function makeHost(dir: string): string {
     'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n' +
       'eth0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n',
   );
-  for (const nic of [PRIMARY_NIC, ...NICS]) {
-    const link = join(root, 'sys', 'class', 'net', nic.name);
-    mkdirSync(link, { recursive: true });
-    writeFileSync(join(link, 'type'), '1\n');
-    writeFileSync(join(link, 'address'), `${nic.mac}\n`);
-    writeFileSync(join(link, 'mtu'), '1500\n');
-  }
-  return root;
 }

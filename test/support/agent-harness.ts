@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -12,6 +12,7 @@ import { buildAgent, type Agent } from '../../src/main.js';
 import { FakeNetwork } from './fake-network.js';
 import { macOf } from './fixtures.js';
 import type { RawRow, TestDatabase } from './mariadb.js';
+import { makeUbuntuHostRoot } from '../../src/demo/files-demo.js';
 
 export interface LogLine {
   level: string;
@@ -23,18 +24,7 @@ export interface LogLine {
 /** A temporary host root that looks like an Ubuntu node, with eth0 holding the default route. */
 export function makeHostRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'multinic-host-'));
-  mkdirSync(join(root, 'etc', 'netplan'), { recursive: true });
-  mkdirSync(join(root, 'var', 'lib', 'multinic'), { recursive: true });
-  mkdirSync(join(root, 'proc', 'net'), { recursive: true });
-  writeFileSync(
-    join(root, 'etc', 'os-release'),
-    'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="22.04"\n',
-  );
-  writeFileSync(
-    join(root, 'proc', 'net', 'route'),
-    'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n' +
-      'eth0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n',
-  );
+  makeUbuntuHostRoot(root);
   return root;
 }
 
