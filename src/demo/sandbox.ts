@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { packageFile } from '../package-files.js';
 import { parseIpAddr, type Link } from './ip-links.js';
 
-const scriptDir = packageFile(import.meta.url, 'sandbox');
+/** The package's sandbox/ directory: init.sh, add-nic.sh, network-manager.sh, bin/. */
+export const scriptDir = packageFile(import.meta.url, 'sandbox');
 const initScript = join(scriptDir, 'init.sh');
 const addNicScript = join(scriptDir, 'add-nic.sh');
 

@@ -14,7 +14,7 @@ import type { Link } from '../sandbox/links.js';
 import { httpGet } from '../sandbox/http.js';
 import { startSandboxDatabase, type SandboxDatabase } from '../sandbox/mariadb.js';
 import { startRestartableDatabase, type RestartableDatabase } from '../sandbox/restartable-mariadb.js';
-import { startSandbox, type Nic, type Sandbox } from '../sandbox/sandbox.js';
+import { scriptDir, startSandbox, type Nic, type Sandbox } from '../sandbox/sandbox.js';
 import { describeNetworkManagerSandbox } from '../sandbox/support.js';
 import {
   NSENTER_PREFIX,
@@ -498,7 +498,7 @@ describeNetworkManagerSandbox('agent end to end on a real NetworkManager (keyfil
     await vi.waitFor(async () => expect(await db.statuses([first ?? -1])).toEqual([1]), eventually);
     expect(networkManagerRestarts(await calls(sb))).toBe(0);
 
-    await sb.execOk([join(import.meta.dirname, '..', 'sandbox', 'network-manager.sh'), 'stop']);
+    await sb.execOk([join(scriptDir, 'network-manager.sh'), 'stop']);
     const [second] = await insertRows(db, [row(1)]);
     await vi.waitFor(async () => expect(await db.statuses([second ?? -1])).toEqual([1]), eventually);
     const restart = await daemon.waitForLog((line) => line.msg === 'restarting NetworkManager (last resort)');
