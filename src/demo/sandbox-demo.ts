@@ -47,14 +47,14 @@ export async function runSandboxDemo(options: DemoOptions): Promise<number> {
     out(`health and metrics: http://127.0.0.1:${port}/  http://127.0.0.1:${port}/metrics`);
     out('');
     out('the node before the agent:');
-    const before = await tableOf(sb, dbPath);
+    const before = await tableOf(sb, dbPath, port);
     before.forEach((line) => out(`  ${line}`));
     out('');
     agent = startAgent(sb, dbPath, out);
     const settled = await waitFirstCycle(agent, port);
     out('');
     out(settled ? 'the node after the agent’s first cycle:' : 'the agent finished no cycle within 60 s:');
-    let previous = await tableOf(sb, dbPath);
+    let previous = await tableOf(sb, dbPath, port);
     previous.forEach((line) => out(`  ${line}`));
     if (options.once) {
       out('');
@@ -63,7 +63,7 @@ export async function runSandboxDemo(options: DemoOptions): Promise<number> {
     }
     printInstructions(dbPath, port, out);
     while (!(await stoppedWithin(options.stopped, 1_000))) {
-      const lines = await tableOf(sb, dbPath);
+      const lines = await tableOf(sb, dbPath, port);
       if (lines.join('\n') === previous.join('\n')) continue;
       previous = lines;
       out('');
@@ -141,9 +141,22 @@ async function waitFirstCycle(agent: SandboxProcess, port: number): Promise<bool
   return false;
 }
 
-async function tableOf(sb: Sandbox, dbPath: string): Promise<string[]> {
+async function tableOf(sb: Sandbox, dbPath: string, port: number): Promise<string[]> {
   const files = readdirSync(join(sb.hostRoot, 'etc', 'netplan')).sort();
-  return nodeTable(await sb.links(), readRows(dbPath), files, PRIMARY_NIC.name);
+  const [links, states] = await Promise.all([sb.links(), agentStates(port)]);
+  return nodeTable({ links, rows: readRows(dbPath), files, states, primary: PRIMARY_NIC.name });
+}
+
+/** The agent's state per row id, from its health JSON; empty while it does not answer. */
+async function agentStates(port: number): Promise<Map<number, string>> {
+  try {
+    const health = JSON.parse((await getText(port, '/')).body) as {
+      interfaces?: { id: number; state: string }[];
+    };
+    return new Map((health.interfaces ?? []).map((entry) => [entry.id, entry.state]));
+  } catch {
+    return new Map();
+  }
 }
 
 function readRows(dbPath: string): StatusRow[] {

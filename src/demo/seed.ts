@@ -31,5 +31,11 @@ export async function seedStore(path: string): Promise<void> {
   }
 }
 
-/** The edits a user can try, as `rows` commands. */
-export const EXAMPLE_EDITS = ['rows set 1 --mtu 9000', 'rows set 2 --address 10.20.0.12', 'rows delete 3'];
+/** The edits a user can try, as `rows` commands: change, delete, a row for a NIC not (yet) there, and a
+ * row that points at the primary NIC, which the agent refuses. */
+export const EXAMPLE_EDITS = [
+  'rows set 1 --mtu 9000',
+  'rows delete 3',
+  `rows add --node ${DEMO_NODE} --mac fa:16:3e:00:00:09 --address 10.40.0.5 --cidr 10.40.0.0/24`,
+  `rows add --node ${DEMO_NODE} --mac ${PRIMARY_NIC.mac} --address 10.30.0.5 --cidr 10.30.0.0/24`,
+];

@@ -136,7 +136,7 @@ describeSandbox('multinic-agent demo as root (a sandbox with real systemd-networ
       expect(readme).toContain(line);
   }, 120_000);
 
-  it('follows row edits made with `rows`, serves health meanwhile, and Ctrl-C leaves nothing behind', async () => {
+  it('follows row edits made with `rows` (refusing the primary NIC), serves health meanwhile, and Ctrl-C leaves nothing behind', async () => {
     const linksBefore = hostLinks();
     const demo = startDemo();
     try {
@@ -150,22 +150,35 @@ describeSandbox('multinic-agent demo as root (a sandbox with real systemd-networ
         });
       expect(rows('set', '1', '--mtu', '9000', '--address', '10.10.0.12').stdout).toBe('changed row 1\n');
       expect(rows('delete', '3').stdout).toBe('deleted row 3\n');
-      // The agent applies the change on its next cycle, and removes row 3's configuration one cycle after
-      // it first sees it gone; the demo prints the node whenever it changes.
-      const after =
-        /multinic0 +fa:16:3e:00:00:01 +10\.10\.0\.12\/24 +9000 +90-multinic0\.yaml +1 +configured \(1\)/;
-      const removed = /multinic2 +fa:16:3e:00:00:03 +- +1500 +- +- +no row/;
-      await until(() => after.test(demo.output()) && removed.test(demo.output()), demo.output);
+      // A row for a NIC not attached yet, and a row that points at the primary NIC (eth0).
+      const add = (mac: string, net: string) =>
+        rows('add', '--node', 'demo-node', '--mac', mac, '--address', `${net}.5`, '--cidr', `${net}.0/24`);
+      expect(add('fa:16:3e:00:00:09', '10.40.0').stdout).toBe('added row 4 for node demo-node\n');
+      expect(add('fa:16:3e:ff:ff:00', '10.30.0').stdout).toBe('added row 5 for node demo-node\n');
+      // The agent applies the change on its next cycle, removes row 3's configuration one cycle after it
+      // first sees it gone, waits for row 4's NIC and refuses row 5; the demo prints the node as it changes.
+      const expected = [
+        /eth0 +fa:16:3e:ff:ff:00 +192\.168\.100\.10\/24 +1500 +- +5 +not configured \(0\), protected/,
+        /multinic0 +fa:16:3e:00:00:01 +10\.10\.0\.12\/24 +9000 +90-multinic0\.yaml +1 +configured \(1\)/,
+        /multinic2 +fa:16:3e:00:00:03 +- +1500 +- +- +no row/,
+        /- +fa:16:3e:00:00:09 +- +- +- +4 +not configured \(0\), waiting/,
+      ];
+      await until(() => expected.every((line) => line.test(demo.output())), demo.output);
       expect(demo.output()).toContain('agent: info  interface configured  interface_id=1');
-
+      expect(demo.output()).toMatch(
+        /agent: error\s+interface row not configured\s+interface_id=5\s.*field=macaddress/,
+      );
+      // eth0 kept its address (the table above): a row naming the primary NIC changes nothing.
       const health = await httpGet(localPort(demo.output()), '/');
       expect(health.status).toBe(200);
       const body = JSON.parse(health.body) as { status: string; interfaces: { id: number; state: string }[] };
-      expect(body.status).toBe('healthy');
       expect(body.interfaces.map((i) => [i.id, i.state])).toEqual([
         [1, 'configured'],
         [2, 'configured'],
+        [4, 'waiting'],
+        [5, 'protected'],
       ]);
+      expect(body.status).toBe('degraded');
 
       demo.child.kill('SIGINT');
       expect(await demo.exited).toBe(0);
