@@ -62,8 +62,7 @@ export async function runOnce(agent: Agent, logger: Logger): Promise<number> {
   const lock = await acquireLock(agent.fs);
   try {
     await cleanUp(agent, logger);
-    const ok = await guardedCycle(agent, initialState(), logger);
-    return ok ? 0 : 1;
+    return (await guardedCycle(agent, initialState(), logger)) === 'succeeded' ? 0 : 1;
   } finally {
     await lock.release();
   }
@@ -132,7 +131,7 @@ export async function runDaemon(agent: Agent, config: Config, logger: Logger): P
 export function loopDeps(agent: Agent, config: Config, state: CycleState, logger: Logger): LoopDeps {
   return {
     timing: { intervalMs: config.pollIntervalMs, maxBackoffMs: config.maxBackoffMs, jitter: 0.1 },
-    cycle: () => guardedCycle(agent, state, logger),
+    cycle: async () => (await guardedCycle(agent, state, logger)) !== 'failed',
     random: Math.random,
     sleep: abortableSleep,
     onBackoff: (level) => {
@@ -144,17 +143,24 @@ export function loopDeps(agent: Agent, config: Config, state: CycleState, logger
 }
 
 /**
- * A cycle that never throws: a database outage or host error is logged, reported, and becomes a backoff.
+ * How a cycle ended: `failed` when it could not run (the database cannot be read, a host error: the loop
+ * backs off), `changes failed` when it ran but a change was rolled back (that change backs off on its
+ * own, core/retry.ts; the loop keeps its pace for the others), else `succeeded`.
+ */
+export type CycleOutcome = 'succeeded' | 'changes failed' | 'failed';
+
+/**
+ * A cycle that never throws: a database outage or host error is logged and reported.
  * A cycle that fails with the same kind of error as the one before is not logged again (metrics count it).
  */
-export async function guardedCycle(agent: Agent, state: CycleState, logger: Logger): Promise<boolean> {
+export async function guardedCycle(agent: Agent, state: CycleState, logger: Logger): Promise<CycleOutcome> {
   const start = agent.deps.now();
   try {
     const report = await runCycle(agent.deps, state);
     agent.telemetry.cycleSucceeded(report, (agent.deps.now() - start) / 1000);
     if (state.lastCycleError !== null) logger.info({}, 'cycle succeeded again');
     state.lastCycleError = null;
-    return report.failed === 0;
+    return report.failed === 0 ? 'succeeded' : 'changes failed';
   } catch (err) {
     const error = err instanceof AgentError ? err : new AgentError('io', String(err));
     agent.telemetry.cycleFailed(error, (agent.deps.now() - start) / 1000);
@@ -162,6 +168,6 @@ export async function guardedCycle(agent: Agent, state: CycleState, logger: Logg
       logger.error({ error_type: error.kind, reason: error.message }, 'cycle failed; host left as it is');
     }
     state.lastCycleError = error.kind;
-    return false;
+    return 'failed';
   }
 }

@@ -22,6 +22,8 @@ export interface Config {
   nodeName: string;
   pollIntervalMs: number;
   maxBackoffMs: number;
+  /** The longest a change that failed waits before it is tried again unchanged (core/retry.ts). */
+  failedRetryMaxMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   healthPort: number;
   healthBind: string;
@@ -118,6 +120,7 @@ const commonSchema = z.object({
     .optional(),
   POLL_INTERVAL: duration('POLL_INTERVAL', '30s', 1000, 86_400_000),
   MAX_BACKOFF: duration('MAX_BACKOFF', '5m', 1000, 86_400_000),
+  FAILED_RETRY_MAX: duration('FAILED_RETRY_MAX', '1h', 0, 604_800_000),
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'LOG_LEVEL must be debug, info, warn or error' })
     .default('info'),
@@ -169,6 +172,7 @@ export function loadConfig(sources: ConfigSources): ConfigResult {
     nodeName,
     pollIntervalMs: env.POLL_INTERVAL,
     maxBackoffMs: env.MAX_BACKOFF,
+    failedRetryMaxMs: env.FAILED_RETRY_MAX,
     logLevel: env.LOG_LEVEL,
     healthPort: env.HEALTH_PORT,
     healthBind: env.HEALTH_BIND,

@@ -142,6 +142,7 @@ export async function buildAgent(
     intervalMs: 250,
     logger,
     onPlan: (decided) => telemetry.planned(decided),
+    maxRetryWaitCycles: Math.floor(config.failedRetryMaxMs / config.pollIntervalMs),
   };
   return {
     deps,

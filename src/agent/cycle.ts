@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { plan } from '../core/plan.js';
+import { holdFailed, rememberFailed, type FailedChange } from '../core/retry.js';
 import type { Change, InterfaceRow, LiveLink, Observed, Plan, RowField, RowOutcome } from '../core/types.js';
 import type { Backend } from '../host/backends/backend.js';
 import type { DesiredStore, StatusUpdate } from '../store/store.js';
@@ -15,6 +16,8 @@ export interface CycleDeps extends TransactionDeps {
   logger: Logger;
   /** Called once the plan is known, before anything is applied (metrics: tasks in flight). */
   onPlan?(decided: Plan): void;
+  /** The longest a failed change waits, in cycles, before it is tried again with the same configuration. */
+  maxRetryWaitCycles: number;
 }
 
 /** What a cycle remembers for the next one. */
@@ -24,10 +27,20 @@ export interface CycleState {
   logged: Map<number, string>;
   /** Error kind of the last failed cycle, so an outage is logged when it starts, not every retry. */
   lastCycleError: string | null;
+  /** Number of the next cycle (counts cycles that reached the plan). */
+  cycle: number;
+  /** Rows whose change failed, by id: not tried again with the same configuration for a while. */
+  failedChanges: Map<number, FailedChange>;
 }
 
 export function initialState(): CycleState {
-  return { orphanCandidates: [], logged: new Map(), lastCycleError: null };
+  return {
+    orphanCandidates: [],
+    logged: new Map(),
+    lastCycleError: null,
+    cycle: 0,
+    failedChanges: new Map(),
+  };
 }
 
 /** Final state of one row after the cycle; `success` is what netplan_success must be. */
@@ -48,8 +61,10 @@ export interface CycleReport {
   results: ChangeResult[];
   rows: RowReport[];
   statusUpdates: StatusUpdate[];
-  /** Changes that failed (rolled back): the loop backs off. */
+  /** Changes that failed (rolled back) in this cycle; they back off on their own (core/retry.ts). */
   failed: number;
+  /** Rows whose change was not tried in this cycle because the same change failed before. */
+  held: ReadonlyMap<number, FailedChange>;
   /** Time spent in the apply transaction (0 when the plan was empty). */
   applySeconds: number;
   /** Refused rows logged for the first time (or with a new reason) in this cycle. */
@@ -78,17 +93,21 @@ export async function observe(deps: CycleDeps, state: CycleState): Promise<Obser
 export async function runCycle(deps: CycleDeps, state: CycleState): Promise<CycleReport> {
   const rows = await deps.store.rowsForNode(deps.nodeName);
   const observed = await observe(deps, state);
-  const decided = plan(rows, observed);
+  const planned = plan(rows, observed);
+  const cycle = state.cycle++;
+  const { apply, held } = holdFailed(planned.changes, state.failedChanges, cycle);
+  const decided = { ...planned, changes: apply };
   state.orphanCandidates = decided.orphanCandidates;
   deps.onPlan?.(decided);
   const applyStart = deps.now();
-  const results =
-    decided.changes.length === 0 ? [] : await applyTransaction(deps, decided.changes, observed.files);
+  const results = apply.length === 0 ? [] : await applyTransaction(deps, apply, observed.files);
   const applySeconds = (deps.now() - applyStart) / 1000;
-  const reports = decided.rows.map((outcome) => rowReport(outcome, results));
+  const previous = state.failedChanges;
+  state.failedChanges = rememberFailed(previous, held, results, cycle, deps.maxRetryWaitCycles);
+  const reports = decided.rows.map((outcome) => rowReport(outcome, results, state.failedChanges));
   const statusUpdates = changedStatuses(rows, reports);
   // Logged before the write-back: what was done to the host is told even when the database is gone.
-  logResults(deps.logger, results, decided);
+  logResults(deps.logger, results, decided, state.failedChanges);
   const refusedNow = logRefusals(deps.logger, state, reports);
   await deps.store.writeStatus(statusUpdates);
   return {
@@ -97,6 +116,7 @@ export async function runCycle(deps: CycleDeps, state: CycleState): Promise<Cycl
     rows: reports,
     statusUpdates,
     failed: results.filter((r) => r.failure).length,
+    held,
     applySeconds,
     refusedNow,
     links: results.length === 0 ? observed.links : await deps.readLinks(),
@@ -107,7 +127,11 @@ function resultFor(id: number, results: readonly ChangeResult[]): ChangeResult |
   return results.find((result) => result.change.kind !== 'remove' && result.change.nic.id === id);
 }
 
-function rowReport(outcome: RowOutcome, results: readonly ChangeResult[]): RowReport {
+function rowReport(
+  outcome: RowOutcome,
+  results: readonly ChangeResult[],
+  failed: ReadonlyMap<number, FailedChange>,
+): RowReport {
   if (outcome.state === 'rejected') {
     const { problem } = outcome;
     return {
@@ -124,7 +148,14 @@ function rowReport(outcome: RowOutcome, results: readonly ChangeResult[]): RowRe
   if (outcome.state === 'in_sync') return { ...base, success: 1, state: 'in_sync', reason: null };
   const failure: Failure | null | undefined = resultFor(outcome.id, results)?.failure;
   if (failure === null) return { ...base, success: 1, state: 'configured', reason: null };
-  return { ...base, success: 0, state: 'failed', reason: failure?.reason ?? 'change was not applied' };
+  // Failed now or held since: the same words until it is tried again, so that health's last_error_at
+  // stays the time of the failure.
+  const entry = failed.get(outcome.id);
+  const reason =
+    entry === undefined
+      ? (failure?.reason ?? 'change was not applied')
+      : `${entry.reason} (failed ${entry.failures}×; not tried again for ${entry.wait} cycle(s) unless the row changes)`;
+  return { ...base, success: 0, state: 'failed', reason };
 }
 
 /** SPEC §2: the agent writes netplan_success only when the value changes. */
@@ -148,7 +179,12 @@ function changeName(change: Change): string {
 }
 
 /** One line per change and per failure; a row that stays rejected is logged once, not every cycle. */
-function logResults(logger: Logger, results: readonly ChangeResult[], decided: Plan): void {
+function logResults(
+  logger: Logger,
+  results: readonly ChangeResult[],
+  decided: Plan,
+  failed: ReadonlyMap<number, FailedChange>,
+): void {
   for (const { change, failure } of results) {
     const base = { interface_name: changeName(change), drifts: change.drifts, action: change.kind };
     const ids =
@@ -159,7 +195,9 @@ function logResults(logger: Logger, results: readonly ChangeResult[], decided: P
       const msg = change.kind === 'remove' ? 'orphaned interface removed' : 'interface configured';
       logger.info({ ...base, ...ids }, msg);
     } else {
-      const fields = { ...base, ...ids, error_type: failure.kind, reason: failure.reason };
+      const entry = change.kind === 'remove' ? undefined : failed.get(change.nic.id);
+      const retry = entry === undefined ? {} : { retry_in_cycles: entry.wait };
+      const fields = { ...base, ...ids, error_type: failure.kind, reason: failure.reason, ...retry };
       logger.error(fields, 'interface configuration failed, rolled back');
     }
   }

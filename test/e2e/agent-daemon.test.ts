@@ -115,6 +115,40 @@ describeSandbox('agent end to end: the daemon on real netplan + systemd-networkd
     }
   }, 60_000);
 
+  it('tries a change the kernel refuses after 0, 1, 3 cycles, not every cycle; other rows are configured meanwhile', async () => {
+    const { sb, db } = await node.start([nic(0), nic(1)]);
+    // Port 2 as ens5, a macvlan on a 1500-byte lower link: the kernel refuses it any larger MTU.
+    await sb.execOk(['ip', 'link', 'add', 'low5', 'type', 'veth', 'peer', 'name', 'p-low5']);
+    await sb.execOk(['ip', 'link', 'set', 'p-low5', 'up']);
+    await sb.execOk(['ip', 'link', 'set', 'low5', 'up']);
+    await sb.execOk(['ip', 'link', 'add', 'ens5', 'link', 'low5', 'address', mac(2), 'type', 'macvlan']);
+    const [first, refused] = await insertRows(db, [row(0), row(2, { mtu: 9000 })]);
+    const env = agentEnv(db.agentEnv, { POLL_INTERVAL: '1s', VERIFY_TIMEOUT: '1s' });
+    const daemon = await startDaemon(sb, env);
+    const failures = () => linesOf(daemon.logs, 'interface configuration failed, rolled back', refused);
+    const patiently = { timeout: 40_000, interval: 100 };
+    await vi.waitFor(() => expect(failures().length).toBeGreaterThanOrEqual(3), patiently);
+    // While row 2 waits three cycles, a new row is configured in the next cycle, in a batch without it.
+    const [added] = await insertRows(db, [row(1)]);
+    const statuses = () => db.statuses([first!, refused!, added!]);
+    await vi.waitFor(async () => expect(await statuses()).toEqual([1, 0, 1]), eventually);
+    expect(failures()).toHaveLength(3);
+    await vi.waitFor(() => expect(failures().length).toBe(4), patiently);
+    expect(await daemon.stop('SIGTERM')).toMatchObject({ code: 0, stderr: '' });
+
+    expect(failures().map((line) => line.retry_in_cycles)).toEqual([0, 1, 3, 7]);
+    expect(failures()[0]).toMatchObject({ level: 'error', mac_address: mac(2), error_type: 'verify' });
+    expect(String(failures()[0]?.reason)).toMatch(/has MTU 1500, expected 9000/);
+    expect(linesOf(daemon.logs, 'cycle failed, backing off')).toEqual([]);
+    const configured = linesOf(daemon.logs, 'interface configured').map((line) => line.interface_id);
+    expect(configured).toEqual([first, added]);
+    // The first batch (rows 0 and 2) and its rollback, each of the three later tries with its rollback, and
+    // row 1's batch (tried every cycle, the failed change would add an apply pair per cycle).
+    expect(agentCalls(await calls(sb), 'netplan', /^apply/)).toHaveLength(2 + 3 * 2 + 1);
+    expect((await sb.links()).find((link) => link.mac === mac(2))).toMatchObject({ mtu: 1500 });
+    expect(await statuses()).toEqual([1, 0, 1]);
+  }, 120_000);
+
   it('on SIGTERM during an apply finishes the cycle, exits 0 and leaves no temporary file', async () => {
     const { sb, db } = await node.start(range(10).map(nic));
     const ids = await insertRows(

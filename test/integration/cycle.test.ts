@@ -171,6 +171,72 @@ describe('cycle: failures roll back', () => {
   });
 });
 
+describe('cycle: a failed change backs off on its own', () => {
+  /** Cycles in which row `id`'s change was tried (its failure logged), by their retry_in_cycles. */
+  function retries(harness: Harness, id: number): unknown[] {
+    return harness.logs
+      .filter((l) => l.msg === 'interface configuration failed, rolled back' && l.interface_id === id)
+      .map((l) => l.retry_in_cycles);
+  }
+
+  it('waits 0, 1, 3 … cycles between tries of the same change, touching nothing meanwhile; other rows go on', async () => {
+    const ids = await insertPortRows(db, 2);
+    h = await startHarness(db, [portNic(0), portNic(1)]);
+    await h.cycle();
+    const working = netplanFile(h, '90-multinic0.yaml');
+    h.net.link(macOf(0)).maxMtu = 1500;
+    await db.admin.query('UPDATE multi_interface SET mtu = 9000 WHERE id = ?', [ids[0]]);
+
+    const tried: boolean[] = [];
+    for (let n = 0; n < 8; n++) {
+      const cycle = await measured(h);
+      tried.push(cycle.spawned > 0);
+      if (cycle.spawned === 0) {
+        // Held: no process, no file write, no status write; the row reads failed, with why and when.
+        expect([cycle.writes, cycle.updates]).toEqual([0, 0]);
+        expect(cycle.report.rows[0]).toMatchObject({ id: ids[0], state: 'failed', success: 0 });
+        expect(cycle.report.rows[0]?.reason).toMatch(
+          /MTU 1500, expected 9000 \(failed [23]×; not tried again for [13] cycle\(s\) unless the row changes\)$/,
+        );
+      }
+    }
+    // Tries in cycles 0, 1, 3 and 7: it waits 0, 1 and 3 cycles after the 1st, 2nd and 3rd failure.
+    expect(tried).toEqual([true, true, false, true, false, false, false, true]);
+    expect(retries(h, ids[0]!)).toEqual([0, 1, 3, 7]);
+    expect(netplanFile(h, '90-multinic0.yaml')).toBe(working);
+
+    // A new NIC while row 1 waits: configured in the next cycle, in an apply without row 1's change.
+    await db.insertRow(portRow(2));
+    h.net.links.push({ ...portNic(2), maxMtu: 9000 });
+    const next = await h.cycle();
+    expect(next.results.map((r) => (r.change.kind === 'remove' ? '' : r.change.nic.name))).toEqual([
+      'multinic2',
+    ]);
+    expect(next.held.has(ids[0]!)).toBe(true);
+    expect(h.net.link(macOf(2))).toMatchObject({
+      name: 'multinic2',
+      ipv4: [{ ip: '10.0.2.10', prefix: 24 }],
+    });
+
+    // The operator changes the row: tried at once, and it holds.
+    await db.admin.query('UPDATE multi_interface SET mtu = 1450 WHERE id = ?', [ids[0]]);
+    const fixed = await h.cycle();
+    expect(fixed.rows[0]).toMatchObject({ id: ids[0], state: 'configured' });
+    expect(h.net.link(macOf(0)).mtu).toBe(1450);
+    expect(h.state.failedChanges.size).toBe(0);
+    expect(await statuses(ids)).toEqual([1, 1]);
+  });
+
+  it('waits at most FAILED_RETRY_MAX, counted in poll intervals', async () => {
+    const [id] = await insertPortRows(db, 1);
+    h = await startHarness(db, [portNic(0)], { POLL_INTERVAL: '30s', FAILED_RETRY_MAX: '90s' });
+    h.net.failApply = true;
+    for (let n = 0; n < 12; n++) await h.cycle();
+    // 3 cycles at most: tries in cycles 0, 1, 3, 7 and 11.
+    expect(retries(h, id!)).toEqual([0, 1, 3, 3, 3]);
+  });
+});
+
 describe('cycle: orphans and database errors', () => {
   it("removes a deleted row's file on the second sight and flushes the live addresses", async () => {
     const ids = await insertPortRows(db, 2);

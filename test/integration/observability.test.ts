@@ -214,7 +214,8 @@ describe('every metric moves when its event happens', () => {
     const [id] = await insertPortRows(db, 1);
     await start([portNic(0)]);
     h.net.failApply = true;
-    expect(await h.tick()).toBe(false);
+    // The cycle itself ran: the loop keeps its pace, the failed change backs off on its own.
+    expect(await h.tick()).toBe(true);
     const m = await metrics();
     expect(valueOf(m, 'multinic_interfaces_processed_total', { status: 'failed' })).toBe(1);
     expect(valueOf(m, 'multinic_errors_total', { error_type: 'command_failed' })).toBe(1);
@@ -224,6 +225,16 @@ describe('every metric moves when its event happens', () => {
     expect(body.interfaces[0]).toMatchObject({ id, state: 'failed', live: { name: 'ens3' } });
     expect(body.interfaces[0]?.last_error).toContain('netplan apply failed');
     expect(body.interfaces[0]?.last_error_at).toMatch(/^\d{4}-/);
+    // Tried again in the next cycle, then held for one: health keeps the time of the failure.
+    expect(await h.tick()).toBe(true);
+    const failedAt = (await health()).body.interfaces[0]?.last_error_at;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await h.tick()).toBe(true);
+    const held = (await health()).body;
+    expect(held.backoff_level).toBe(0);
+    expect(held.interfaces[0]).toMatchObject({ state: 'failed', last_error_at: failedAt });
+    expect(held.interfaces[0]?.last_error).toMatch(/failed 2×; not tried again for 1 cycle\(s\)/);
+    expect(valueOf(await metrics(), 'multinic_interfaces_processed_total', { status: 'failed' })).toBe(2);
   });
 
   it('a bad row counts one validation error, not one per cycle', async () => {

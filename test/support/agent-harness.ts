@@ -62,7 +62,7 @@ export interface Harness {
   hostRoot: string;
   logger: Logger;
   cycle(): Promise<CycleReport>;
-  /** One cycle as the daemon runs it: never throws, reports to telemetry. Resolves whether it succeeded. */
+  /** One cycle as the daemon runs it: never throws, reports to telemetry. Resolves false when the loop would back off. */
   tick(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -108,7 +108,7 @@ export async function startHarness(
     hostRoot,
     logger,
     cycle: () => runCycle(agent.deps, state),
-    tick: () => guardedCycle(agent, state, logger),
+    tick: async () => (await guardedCycle(agent, state, logger)) !== 'failed',
     async close() {
       await agent.close();
       rmSync(hostRoot, { recursive: true, force: true });

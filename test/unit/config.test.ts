@@ -87,11 +87,19 @@ describe('loadConfig', () => {
       db: { host: 'db', port: 3306, password: 'pw', filterDeleted: true },
       logLevel: 'info',
       backupKeep: 20,
+      maxBackoffMs: 300_000,
+      failedRetryMaxMs: 3_600_000,
     });
   });
 
   it('lists every problem at once, and never falls back silently on a malformed value', () => {
-    const result = load({ DB_PORT: '33o6', POLL_INTERVAL: 'soon', LOG_LEVEL: 'loud', HOST_ROOT: 'host' });
+    const result = load({
+      DB_PORT: '33o6',
+      POLL_INTERVAL: 'soon',
+      LOG_LEVEL: 'loud',
+      HOST_ROOT: 'host',
+      FAILED_RETRY_MAX: '-1',
+    });
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.errors).toEqual(
@@ -101,6 +109,7 @@ describe('loadConfig', () => {
         'DB_NAME is required',
         'DB_PORT must be an integer from 1 to 65535',
         expect.stringContaining('POLL_INTERVAL must be a duration') as unknown,
+        expect.stringContaining('FAILED_RETRY_MAX must be a duration') as unknown,
         'LOG_LEVEL must be debug, info, warn or error',
         'HOST_ROOT must be an absolute path',
         expect.stringContaining('DB_PASSWORD or DB_PASSWORD_FILE is required') as unknown,
