@@ -69,4 +69,22 @@ describe('multinic-agent demo (files only)', () => {
       child.kill('SIGKILL');
     }
   });
+  it('without root it says why and shows the files-only demo instead of the sandbox one', () => {
+    // As root (CI), run it as nobody; otherwise this process already is not root.
+    const asNobody =
+      process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+    const [command, ...args] = [...asNobody, process.execPath, CLI, 'demo', '--once'];
+    const result = spawnSync(command, args, {
+      env: { PATH: process.env.PATH, HOME: '/tmp' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^\(no sandbox: not root; this is the files-only demo/);
+    expect(result.stdout).toContain(
+      '  create  multinic1  row 2  fa:16:3e:00:00:02  10.20.0.11/24  mtu 9000  (missing_file)',
+    );
+    expect(existsSync(demoDir(result.stdout))).toBe(false);
+  });
 });
