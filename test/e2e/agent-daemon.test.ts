@@ -20,6 +20,7 @@ import {
   nic,
   row,
   tempFiles,
+  plugRefusingNic,
 } from './agent-fixtures.js';
 
 const range = (count: number) => Array.from({ length: count }, (_, n) => n);
@@ -117,11 +118,7 @@ describeSandbox('agent end to end: the daemon on real netplan + systemd-networkd
 
   it('tries a change the kernel refuses after 0, 1, 3 cycles, not every cycle; other rows are configured meanwhile', async () => {
     const { sb, db } = await node.start([nic(0), nic(1)]);
-    // Port 2 as ens5, a macvlan on a 1500-byte lower link: the kernel refuses it any larger MTU.
-    await sb.execOk(['ip', 'link', 'add', 'low5', 'type', 'veth', 'peer', 'name', 'p-low5']);
-    await sb.execOk(['ip', 'link', 'set', 'p-low5', 'up']);
-    await sb.execOk(['ip', 'link', 'set', 'low5', 'up']);
-    await sb.execOk(['ip', 'link', 'add', 'ens5', 'link', 'low5', 'address', mac(2), 'type', 'macvlan']);
+    await plugRefusingNic(sb);
     const [first, refused] = await insertRows(db, [row(0), row(2, { mtu: 9000 })]);
     const env = agentEnv(db.agentEnv, { POLL_INTERVAL: '1s', VERIFY_TIMEOUT: '1s' });
     const daemon = await startDaemon(sb, env);

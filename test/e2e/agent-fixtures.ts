@@ -30,6 +30,14 @@ export function row(n: number, overrides: Partial<RawRow> = {}): Partial<RawRow>
   return { macaddress: mac(n), address: `10.0.${n}.10`, cidr: `10.0.${n}.0/24`, mtu: 1500, ...overrides };
 }
 
+/** Port 2 as ens5, a macvlan on a 1500-byte lower link: the kernel refuses it any larger MTU. */
+export async function plugRefusingNic(sb: Sandbox): Promise<void> {
+  await sb.execOk(['ip', 'link', 'add', 'low5', 'type', 'veth', 'peer', 'name', 'p-low5']);
+  await sb.execOk(['ip', 'link', 'set', 'p-low5', 'up']);
+  await sb.execOk(['ip', 'link', 'set', 'low5', 'up']);
+  await sb.execOk(['ip', 'link', 'add', 'ens5', 'link', 'low5', 'address', mac(2), 'type', 'macvlan']);
+}
+
 /** The sandbox and database of the running test; stop() tears down whatever was started. */
 export class Node {
   sb: Sandbox | undefined;

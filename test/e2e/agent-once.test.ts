@@ -23,6 +23,7 @@ import {
   networkdRestarts,
   nic,
   row,
+  plugRefusingNic,
 } from './agent-fixtures.js';
 
 const range = (count: number) => Array.from({ length: count }, (_, n) => n);
@@ -218,12 +219,8 @@ describeSandbox('agent end to end: once and plan on real netplan + systemd-netwo
   }, 60_000);
 
   it('rolls back an MTU the kernel refuses: old file and old state back, row 0, the other rows hold', async () => {
-    // ens5 is a macvlan on a 1500-byte lower link: the kernel refuses it any larger MTU.
     const { sb, db } = await node.start([nic(0), nic(1)]);
-    await sb.execOk(['ip', 'link', 'add', 'low5', 'type', 'veth', 'peer', 'name', 'p-low5']);
-    await sb.execOk(['ip', 'link', 'set', 'p-low5', 'up']);
-    await sb.execOk(['ip', 'link', 'set', 'low5', 'up']);
-    await sb.execOk(['ip', 'link', 'add', 'ens5', 'link', 'low5', 'address', mac(2), 'type', 'macvlan']);
+    await plugRefusingNic(sb);
     const ids = await insertRows(
       db,
       range(3).map((n) => row(n)),

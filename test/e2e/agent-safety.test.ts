@@ -35,6 +35,7 @@ import {
   nic,
   row,
   tempFiles,
+  plugRefusingNic,
 } from './agent-fixtures.js';
 
 const range = (count: number) => Array.from({ length: count }, (_, n) => n);
@@ -96,14 +97,6 @@ function alive(daemon: Daemon): boolean {
 
 async function linkOf(sb: Sandbox, macAddress: string): Promise<Link | undefined> {
   return (await sb.links()).find((link) => link.mac === macAddress);
-}
-
-/** Port 2 as ens5, a macvlan on a 1500-byte lower link: the kernel refuses it any larger MTU. */
-async function plugRefusingNic(sb: Sandbox): Promise<void> {
-  await sb.execOk(['ip', 'link', 'add', 'low5', 'type', 'veth', 'peer', 'name', 'p-low5']);
-  await sb.execOk(['ip', 'link', 'set', 'p-low5', 'up']);
-  await sb.execOk(['ip', 'link', 'set', 'low5', 'up']);
-  await sb.execOk(['ip', 'link', 'add', 'ens5', 'link', 'low5', 'address', mac(2), 'type', 'macvlan']);
 }
 
 /** Runs the agent inside the sandbox until it exits by itself, bounded (a daemon that keeps running fails). */

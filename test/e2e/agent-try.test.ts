@@ -20,6 +20,7 @@ import {
   networkdRestarts,
   nic,
   row,
+  plugRefusingNic,
 } from './agent-fixtures.js';
 
 const range = (count: number) => Array.from({ length: count }, (_, n) => n);
@@ -27,14 +28,6 @@ const TRY_READY = '/run/netplan/netplan-try.ready';
 
 async function linkOf(sb: Sandbox, macAddress: string): Promise<Link | undefined> {
   return (await sb.links()).find((link) => link.mac === macAddress);
-}
-
-/** Port 2 as ens5, a macvlan on a 1500-byte lower link: the kernel refuses it any larger MTU. */
-async function plugRefusingNic(sb: Sandbox): Promise<void> {
-  await sb.execOk(['ip', 'link', 'add', 'low5', 'type', 'veth', 'peer', 'name', 'p-low5']);
-  await sb.execOk(['ip', 'link', 'set', 'p-low5', 'up']);
-  await sb.execOk(['ip', 'link', 'set', 'low5', 'up']);
-  await sb.execOk(['ip', 'link', 'add', 'ens5', 'link', 'low5', 'address', mac(2), 'type', 'macvlan']);
 }
 
 /** No `netplan try` left running in the sandbox, and no ready file of one. */

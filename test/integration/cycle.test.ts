@@ -118,6 +118,21 @@ describe('cycle: 10 new NICs, then steady state', () => {
   });
 });
 
+/**
+ * Two NICs configured, then row 1 asks for MTU 9000, which NIC 0's driver refuses (max 1500). Returns the
+ * row ids and row 1's working file.
+ */
+async function refusedMtu() {
+  const ids = await insertPortRows(db, 2);
+  const harness = await startHarness(db, [portNic(0), portNic(1)]);
+  h = harness;
+  await harness.cycle();
+  const working = netplanFile(harness, '90-multinic0.yaml');
+  harness.net.link(macOf(0)).maxMtu = 1500;
+  await db.admin.query('UPDATE multi_interface SET mtu = 9000 WHERE id = ?', [ids[0]]);
+  return { ids, working, h: harness };
+}
+
 describe('cycle: failures roll back', () => {
   it('restores the old working file when netplan apply fails, and marks the rows 0 with the reason', async () => {
     const ids = await insertPortRows(db, 2);
@@ -141,12 +156,7 @@ describe('cycle: failures roll back', () => {
   });
 
   it('rolls back only the NIC whose MTU the driver refuses; the other change holds', async () => {
-    const ids = await insertPortRows(db, 2);
-    h = await startHarness(db, [portNic(0), portNic(1)]);
-    await h.cycle();
-    const working = netplanFile(h, '90-multinic0.yaml');
-    h.net.link(macOf(0)).maxMtu = 1500;
-    await db.admin.query('UPDATE multi_interface SET mtu = 9000 WHERE id = ?', [ids[0]]);
+    const { ids, working, h } = await refusedMtu();
     await db.admin.query('UPDATE multi_interface SET address = ? WHERE id = ?', ['10.0.1.12', ids[1]]);
     const report = await h.cycle();
     expect(report.rows.map((r) => [r.id, r.state])).toEqual([
@@ -180,12 +190,7 @@ describe('cycle: a failed change backs off on its own', () => {
   }
 
   it('waits 0, 1, 3 … cycles between tries of the same change, touching nothing meanwhile; other rows go on', async () => {
-    const ids = await insertPortRows(db, 2);
-    h = await startHarness(db, [portNic(0), portNic(1)]);
-    await h.cycle();
-    const working = netplanFile(h, '90-multinic0.yaml');
-    h.net.link(macOf(0)).maxMtu = 1500;
-    await db.admin.query('UPDATE multi_interface SET mtu = 9000 WHERE id = ?', [ids[0]]);
+    const { ids, working, h } = await refusedMtu();
 
     const tried: boolean[] = [];
     for (let n = 0; n < 8; n++) {
