@@ -42,6 +42,13 @@ const steps: Step[] = [
   { module: 'sandbox', ids: ['5', '3c'], title: '10 new NICs in the sandbox', timeoutMs: 240_000 },
   { module: 'query', ids: ['6'], title: 'per-node query at 50,000 rows', timeoutMs: 120_000 },
   { module: 'fleet', ids: ['7'], title: '5,000 simulated agents', timeoutMs: 240_000 },
+  {
+    module: 'fleet',
+    ids: ['7b'],
+    title: 'figure 7 with connections kept open',
+    timeoutMs: 240_000,
+    env: { BENCH_VARIANT: 'keep-connection' },
+  },
   { module: 'soak', ids: ['8'], title: 'soak', timeoutMs: 300_000 },
 ];
 

@@ -106,6 +106,7 @@ const mysqlSchema = z.object({
   DB_PASSWORD_FILE: z.string().optional(),
   DB_NAME: required('DB_NAME'),
   DB_CONNECT_TIMEOUT: duration('DB_CONNECT_TIMEOUT', '5s', 100, 120_000),
+  DB_KEEP_CONNECTION: flag('DB_KEEP_CONNECTION', 'false'),
 });
 
 const MYSQL_NAMES = Object.keys(mysqlSchema.shape);
@@ -216,6 +217,7 @@ function mysqlSettings(sources: ConfigSources, errors: string[]): DbChoice | nul
     password,
     database: env.DB_NAME,
     connectTimeoutMs: env.DB_CONNECT_TIMEOUT,
+    keepConnection: env.DB_KEEP_CONNECTION,
   };
 }
 

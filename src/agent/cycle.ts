@@ -91,6 +91,15 @@ export async function observe(deps: CycleDeps, state: CycleState): Promise<Obser
  * the host is touched, so a failed query never leads to a deletion.
  */
 export async function runCycle(deps: CycleDeps, state: CycleState): Promise<CycleReport> {
+  try {
+    return await reconcile(deps, state);
+  } finally {
+    // Between cycles the agent holds no database connection (unless DB_KEEP_CONNECTION).
+    await deps.store.idle();
+  }
+}
+
+async function reconcile(deps: CycleDeps, state: CycleState): Promise<CycleReport> {
   const rows = await deps.store.rowsForNode(deps.nodeName);
   const observed = await observe(deps, state);
   const planned = plan(rows, observed);

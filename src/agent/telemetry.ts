@@ -226,6 +226,7 @@ export function instrumentStore(store: DesiredStore, metrics: Metrics, now: () =
         ? store.writeStatus(updates)
         : timed('update_status', () => store.writeStatus(updates)),
     ping: () => timed('ping', () => store.ping()),
+    idle: () => store.idle(),
     close: () => store.close(),
     get stats() {
       return store.stats;

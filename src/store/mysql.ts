@@ -24,10 +24,17 @@ export interface StoreSettings {
   queryTimeoutMs: number;
   /** SPEC §2: false for controllers that use deleted_at for their own bookkeeping and hard-delete rows. */
   filterDeleted: boolean;
+  /**
+   * Keep the connection open between cycles. Off by default: with one agent per node, kept connections
+   * would need max_connections above the node count (MariaDB's default is 151).
+   */
+  keepConnection?: boolean;
 }
 
 interface Context {
-  readonly pool: Pool;
+  /** Created at the first statement after start or after idle(); null in between. */
+  pool: Pool | null;
+  closed: boolean;
   readonly settings: StoreSettings;
   readonly stats: StoreStats;
   /** Best-effort KILL QUERY statements still in flight; close() waits for them. */
@@ -48,9 +55,10 @@ type NodeRowPacket = RowDataPacket & InterfaceRow;
  */
 export function createMysqlStore(settings: StoreSettings): DesiredStore {
   const ctx: Context = {
-    pool: createPool(poolOptions(settings)),
+    pool: null,
+    closed: false,
     settings,
-    stats: { selects: 0, updates: 0 },
+    stats: { selects: 0, updates: 0, connects: 0 },
     kills: new Set(),
     subnetTable: null,
   };
@@ -59,6 +67,7 @@ export function createMysqlStore(settings: StoreSettings): DesiredStore {
     rowsForNode: (nodeName) => rowsForNode(ctx, nodeName),
     writeStatus: (updates) => writeStatus(ctx, updates),
     ping: () => ping(ctx),
+    idle: () => (settings.keepConnection === true ? Promise.resolve() : endPool(ctx).catch(() => undefined)),
     close: () => (closing ??= close(ctx)),
     get stats() {
       return { ...ctx.stats };
@@ -201,13 +210,31 @@ async function ping(ctx: Context): Promise<void> {
 }
 
 async function close(ctx: Context): Promise<void> {
-  // Let pending KILL QUERY statements reach the server first, or their waits would outlive the agent.
-  await Promise.all(ctx.kills);
+  ctx.closed = true;
   try {
-    await ctx.pool.end();
+    await endPool(ctx);
   } catch (err) {
     throw storeError(err, 'connect', ctx.settings);
   }
+}
+
+// Ends the pool's connections; the next statement (unless closed) creates a new pool.
+async function endPool(ctx: Context): Promise<void> {
+  // Let pending KILL QUERY statements reach the server first, or their waits would outlive the agent.
+  await Promise.all(ctx.kills);
+  const pool = ctx.pool;
+  ctx.pool = null;
+  await pool?.end();
+}
+
+function poolOf(ctx: Context): Pool {
+  if (ctx.closed) throw new AgentError('db_connection', 'database connect failed: the store is closed');
+  if (ctx.pool === null) {
+    const pool = createPool(poolOptions(ctx.settings));
+    pool.on('connection', () => (ctx.stats.connects += 1));
+    ctx.pool = pool;
+  }
+  return ctx.pool;
 }
 
 // Sends one statement on its own pooled connection, bounded by queryTimeoutMs.
@@ -230,8 +257,9 @@ async function send<T extends RowDataPacket[] | ResultSetHeader>(
 }
 
 async function acquire(ctx: Context): Promise<PoolConnection> {
+  const pool = poolOf(ctx);
   try {
-    return await ctx.pool.getConnection();
+    return await pool.getConnection();
   } catch (err) {
     throw storeError(err, 'connect', ctx.settings);
   }
@@ -268,7 +296,7 @@ function abandon(ctx: Context, conn: PoolConnection): void {
 async function killQuery(ctx: Context, threadId: number): Promise<void> {
   let conn: PoolConnection | undefined;
   try {
-    conn = await ctx.pool.getConnection();
+    conn = await poolOf(ctx).getConnection();
     await conn.query({ sql: 'KILL QUERY ?', values: [threadId], timeout: ctx.settings.queryTimeoutMs });
     conn.release();
   } catch {

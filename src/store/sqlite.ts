@@ -44,7 +44,7 @@ export function createSqliteStore(path: string, options: SqliteStoreOptions): De
   const ctx: Context = {
     path,
     options,
-    stats: { selects: 0, updates: 0 },
+    stats: { selects: 0, updates: 0, connects: 0 },
     db: null,
     closed: false,
     subnetTable: null,
@@ -57,6 +57,8 @@ export function createSqliteStore(path: string, options: SqliteStoreOptions): De
       settle(() => {
         run(ctx, 'other', (db) => db.prepare('SELECT 1').get());
       }),
+    // A file handle costs the database nothing: kept between cycles.
+    idle: () => Promise.resolve(),
     close: () =>
       settle(() => {
         ctx.closed = true;
@@ -205,6 +207,7 @@ function open(ctx: Context): Database.Database {
     // Not a database (or a truncated one) fails here, at open, rather than at the first query.
     db.pragma('schema_version');
     ctx.db = db;
+    ctx.stats.connects += 1;
     return db;
   } catch (err) {
     throw storeError(err, 'connect', ctx.path);

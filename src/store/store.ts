@@ -14,6 +14,8 @@ export interface StatusUpdate {
 export interface StoreStats {
   selects: number;
   updates: number;
+  /** Connections opened (a file opened, for the embedded store). */
+  connects: number;
 }
 
 export interface DesiredStore {
@@ -30,6 +32,11 @@ export interface DesiredStore {
   writeStatus(updates: readonly StatusUpdate[]): Promise<void>;
   /** Cheap reachability check (used by verification after an apply); counted in neither stat. */
   ping(): Promise<void>;
+  /**
+   * The cycle is over: closes the connections kept for the next one, unless the store keeps them
+   * (DB_KEEP_CONNECTION); the next call opens one again. Never rejects.
+   */
+  idle(): Promise<void>;
   /** Releases every connection; afterwards the process can exit and every call rejects. */
   close(): Promise<void>;
   readonly stats: StoreStats;

@@ -30,9 +30,9 @@ afterEach(async () => {
 async function statuses(ids: readonly number[]): Promise<(number | null | undefined)[]> {
   return Promise.all(ids.map((id) => db.readStatus(id)));
 }
-/** Counters of one cycle: statements, processes, file writes. */
+/** Counters of one cycle: statements, connections opened, processes, file writes. */
 async function measured(harness: Harness) {
-  const { selects, updates } = harness.agent.deps.store.stats;
+  const { selects, updates, connects } = harness.agent.deps.store.stats;
   const spawned = harness.net.spawned;
   const writes = harness.agent.fs.writes;
   const report = await harness.cycle();
@@ -41,13 +41,14 @@ async function measured(harness: Harness) {
     report,
     selects: after.selects - selects,
     updates: after.updates - updates,
+    connects: after.connects - connects,
     spawned: harness.net.spawned - spawned,
     writes: harness.agent.fs.writes - writes,
   };
 }
 
 describe('cycle: 10 new NICs, then steady state', () => {
-  it('configures all ten with one apply, then does nothing: 1 SELECT, 0 UPDATE, 0 processes, 0 writes', async () => {
+  it('configures all ten with one apply, then does nothing: 1 connection, 1 SELECT, 0 UPDATE, 0 processes, 0 writes', async () => {
     const ids = await insertPortRows(db, 10);
     h = await startHarness(
       db,
@@ -75,6 +76,8 @@ describe('cycle: 10 new NICs, then steady state', () => {
       const steady = await measured(h);
       expect(steady.report.plan.changes).toEqual([]);
       expect([steady.selects, steady.updates, steady.spawned, steady.writes]).toEqual([1, 0, 0, 0]);
+      // One connection for the cycle, closed at its end (DB_KEEP_CONNECTION=false, the default).
+      expect(steady.connects).toBe(1);
     }
     expect(h.logs.filter((l) => l.level === 'error')).toEqual([]);
   });

@@ -276,15 +276,15 @@ describe.each([
       const first = store.stats.selects;
       expect(first).toBeGreaterThanOrEqual(1);
       await store.rowsForNode('worker-1');
-      expect(store.stats).toEqual({ selects: first + 1, updates: 0 });
+      expect(store.stats).toEqual({ selects: first + 1, updates: 0, connects: 1 });
       await store.rowsForNode('worker-1.novalocal');
-      expect(store.stats).toEqual({ selects: first + 2, updates: 0 });
+      expect(store.stats).toEqual({ selects: first + 2, updates: 0, connects: 1 });
     });
 
     it('counts ping as neither a SELECT nor an UPDATE', async () => {
       const store = openStore();
       await store.ping();
-      expect(store.stats).toEqual({ selects: 0, updates: 0 });
+      expect(store.stats).toEqual({ selects: 0, updates: 0, connects: 1 });
     });
   });
 
@@ -302,7 +302,7 @@ describe.each([
         { id: a, success: 1 },
       ]);
 
-      expect(store.stats).toEqual({ selects: 0, updates: 2 });
+      expect(store.stats).toEqual({ selects: 0, updates: 2, connects: 1 });
       expect([await subject.readStatus(a), await subject.readStatus(b), await subject.readStatus(c)]).toEqual(
         [1, 1, 0],
       );
@@ -327,7 +327,7 @@ describe.each([
       const down = subject.openUnreachable();
       open.push(down);
       await down.writeStatus([]);
-      expect(down.stats).toEqual({ selects: 0, updates: 0 });
+      expect(down.stats).toEqual({ selects: 0, updates: 0, connects: 0 });
     });
 
     it('writes only netplan_success', async () => {
@@ -357,7 +357,7 @@ describe.each([
         expect(err.kind).toBe('db_connection');
         expect(err.retryable).toBe(true);
       }
-      expect(store.stats).toEqual({ selects: 0, updates: 0 });
+      expect(store.stats).toEqual({ selects: 0, updates: 0, connects: 0 });
     });
 
     it('reports a missing multi_interface as a retryable db_query error, never as no rows', async () => {

@@ -65,6 +65,46 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((store) => store.close()));
 });
 
+describe('connections between cycles', () => {
+  /** The store's connections as the server counts them (its database is this test's own). */
+  async function serverConnections(): Promise<number> {
+    const [rows] = await db.admin.query<RowDataPacket[]>(
+      'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()',
+      [db.settings.database],
+    );
+    return Number(rows[0]?.n);
+  }
+
+  it('holds no connection after idle(), and opens one again for the next cycle', async () => {
+    await db.insertRow();
+    const store = openStore();
+    await store.rowsForNode('worker-1');
+    await store.writeStatus([{ id: 1, success: 1 }]);
+    expect(await serverConnections()).toBe(1);
+    await store.idle();
+    expect(await eventually(async () => (await serverConnections()) === 0, 2_000)).toBe(true);
+    expect(await ids(store, 'worker-1')).toEqual([1]);
+    expect(store.stats).toMatchObject({ selects: 3, updates: 1, connects: 2 });
+    await store.close();
+    expect((await rejection(store.rowsForNode('worker-1'))).kind).toBe('db_connection');
+  });
+
+  it('keeps its connection between cycles with DB_KEEP_CONNECTION', async () => {
+    const store = openStore({ keepConnection: true });
+    await store.rowsForNode('worker-1');
+    await store.idle();
+    await store.rowsForNode('worker-1');
+    expect(await serverConnections()).toBe(1);
+    expect(store.stats.connects).toBe(1);
+  });
+
+  it('never rejects in idle(), even with the database unreachable', async () => {
+    const store = openStore({ port: 1, connectTimeoutMs: 500 });
+    await rejection(store.rowsForNode('worker-1'));
+    await expect(store.idle()).resolves.toBeUndefined();
+  });
+});
+
 describe('failures', () => {
   const password = 'Sup3r-Secret-Pa55word';
 
@@ -82,7 +122,7 @@ describe('failures', () => {
       expect(JSON.stringify(err.details)).not.toContain(password);
       expect(err.cause).toBeUndefined();
     }
-    expect(store.stats).toEqual({ selects: 0, updates: 0 });
+    expect(store.stats).toEqual({ selects: 0, updates: 0, connects: 0 });
   });
 
   it('reports a refused login as db_connection without the password', async () => {

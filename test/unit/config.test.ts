@@ -84,7 +84,7 @@ describe('loadConfig', () => {
       healthPort: 8080,
       hostRoot: '/host',
       commandPrefix: ['nsenter', '-t', '1', '-m', '-u', '-i', '-n', '-p', '--'],
-      db: { host: 'db', port: 3306, password: 'pw', filterDeleted: true },
+      db: { host: 'db', port: 3306, password: 'pw', filterDeleted: true, keepConnection: false },
       logLevel: 'info',
       backupKeep: 20,
       maxBackoffMs: 300_000,
