@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { RawRow } from '../support/mariadb.js';
 import type { LogLine } from '../sandbox/agent.js';
 import { startSandboxDatabase, type SandboxDatabase } from '../sandbox/mariadb.js';
-import { startSandbox, type Nic, type Sandbox } from '../sandbox/sandbox.js';
+import { startRestartableDatabase } from '../sandbox/restartable-mariadb.js';
+import { startSandbox, type Nic, type Sandbox, type SandboxOptions } from '../sandbox/sandbox.js';
 
 /** Bound of every wait for an outcome (networkd configures links asynchronously). */
 export const eventually = { timeout: 15_000, interval: 100 };
@@ -41,24 +42,38 @@ export async function plugRefusingNic(sb: Sandbox): Promise<void> {
 /** The sandbox and database of the running test; stop() tears down whatever was started. */
 export class Node {
   sb: Sandbox | undefined;
-  db: SandboxDatabase | undefined;
+  db: { stop(): Promise<void> } | undefined;
 
-  async start(nics: Nic[]): Promise<{ sb: Sandbox; db: SandboxDatabase }> {
-    const sb = await startSandbox({ nics });
-    this.sb = sb;
-    const db = await startSandboxDatabase(sb);
-    this.db = db;
-    return { sb, db };
+  /** A sandbox with `nics` (and the other sandbox options) and its own database. */
+  async start(nics: Nic[], options: Omit<SandboxOptions, 'nics'> = {}) {
+    return this.startWith(nics, options, startSandboxDatabase);
+  }
+
+  /** The same, with a database the test can stop and start (an outage). */
+  async startRestartable(nics: Nic[], options: Omit<SandboxOptions, 'nics'> = {}) {
+    return this.startWith(nics, options, startRestartableDatabase);
   }
 
   async stop(): Promise<void> {
     try {
       await this.db?.stop();
     } finally {
-      await this.sb?.stop();
+      await this.sb?.stop(); // kills the daemons still running with the rest of the sandbox
       this.sb = undefined;
       this.db = undefined;
     }
+  }
+
+  private async startWith<D extends { stop(): Promise<void> }>(
+    nics: Nic[],
+    options: Omit<SandboxOptions, 'nics'>,
+    startDatabase: (sb: Sandbox) => Promise<D>,
+  ): Promise<{ sb: Sandbox; db: D }> {
+    const sb = await startSandbox({ ...options, nics });
+    this.sb = sb;
+    const db = await startDatabase(sb);
+    this.db = db;
+    return { sb, db };
   }
 }
 

@@ -12,9 +12,7 @@ import type { RawRow } from '../support/mariadb.js';
 import { agentCli, agentEnv, runAgent, startDaemon, type LogLine } from '../sandbox/agent.js';
 import type { Link } from '../sandbox/links.js';
 import { httpGet } from '../sandbox/http.js';
-import { startSandboxDatabase, type SandboxDatabase } from '../sandbox/mariadb.js';
-import { startRestartableDatabase, type RestartableDatabase } from '../sandbox/restartable-mariadb.js';
-import { scriptDir, startSandbox, type Nic, type Sandbox } from '../sandbox/sandbox.js';
+import { scriptDir, type Sandbox } from '../sandbox/sandbox.js';
 import { describeNetworkManagerSandbox } from '../sandbox/support.js';
 import {
   NSENTER_PREFIX,
@@ -27,47 +25,15 @@ import {
   row,
   type Call,
   type FileState,
+  Node,
 } from './agent-fixtures.js';
 
 const range = (count: number) => Array.from({ length: count }, (_, n) => n);
 const KEYFILES = 'etc/NetworkManager/system-connections';
 const SEEN = 'orphaned interface seen; removed next cycle if still orphaned';
 
-/** A sandbox running NetworkManager, and its database; stop() tears down whatever was started. */
-class NmNode {
-  sb: Sandbox | undefined;
-  db: { stop(): Promise<void> } | undefined;
-
-  async sandbox(nics: Nic[], networkManagerConf?: string): Promise<Sandbox> {
-    this.sb = await startSandbox({ nics, networkManager: true, networkManagerConf });
-    return this.sb;
-  }
-
-  async start(nics: Nic[], networkManagerConf?: string): Promise<{ sb: Sandbox; db: SandboxDatabase }> {
-    const sb = await this.sandbox(nics, networkManagerConf);
-    const db = await startSandboxDatabase(sb);
-    this.db = db;
-    return { sb, db };
-  }
-
-  /** A sandbox whose database the test can stop and start (an outage). */
-  async startRestartable(nics: Nic[]): Promise<{ sb: Sandbox; db: RestartableDatabase }> {
-    const sb = await this.sandbox(nics);
-    const db = await startRestartableDatabase(sb);
-    this.db = db;
-    return { sb, db };
-  }
-
-  async stop(): Promise<void> {
-    try {
-      await this.db?.stop();
-    } finally {
-      await this.sb?.stop();
-      this.sb = undefined;
-      this.db = undefined;
-    }
-  }
-}
+/** Every sandbox here runs NetworkManager. */
+const NM = { networkManager: true } as const;
 
 function env(db: { agentEnv: Record<string, string> }, overrides: Record<string, string> = {}) {
   return agentEnv(db.agentEnv, { OS_TYPE: 'keyfile', ...overrides });
@@ -153,7 +119,7 @@ function problems(logs: readonly LogLine[]): LogLine[] {
 }
 
 describeNetworkManagerSandbox('agent end to end on a real NetworkManager (keyfile backend)', () => {
-  const node = new NmNode();
+  const node = new Node();
   beforeAll(async () => {
     await agentCli();
   }, 120_000);
@@ -162,7 +128,7 @@ describeNetworkManagerSandbox('agent end to end on a real NetworkManager (keyfil
   });
 
   it('configures 10 new NICs through nsenter: renamed by MAC, one reload, then does nothing at all', async () => {
-    const { sb, db } = await node.start(range(10).map(nic));
+    const { sb, db } = await node.start(range(10).map(nic), NM);
     const mtus = range(10).map((n) => (n === 9 ? 9000 : 1400 + n * 10));
     const ids = await insertRows(
       db,
@@ -226,7 +192,7 @@ describeNetworkManagerSandbox('agent end to end on a real NetworkManager (keyfil
   }, 90_000);
 
   it('applies an address, an MTU and a cidr change: only those connections come up again', async () => {
-    const { sb, db } = await node.start(range(4).map(nic));
+    const { sb, db } = await node.start(range(4).map(nic), NM);
     const ids = await insertRows(
       db,
       range(4).map((n) => row(n)),
@@ -275,7 +241,7 @@ describeNetworkManagerSandbox('agent end to end on a real NetworkManager (keyfil
   }, 90_000);
 
   it('repairs live drift (a renamed link, a deleted address, a changed MTU) without rewriting a file', async () => {
-    const { sb, db } = await node.start(range(3).map(nic));
+    const { sb, db } = await node.start(range(3).map(nic), NM);
     const ids = await insertRows(
       db,
       range(3).map((n) => row(n)),
@@ -325,7 +291,7 @@ describeNetworkManagerSandbox('agent end to end on a real NetworkManager (keyfil
     // macvlan with an ethernet profile at all. What it does refuse is an address already in use on the
     // port's network, once duplicate address detection is on (ipv4.dad-timeout, an operator setting).
     const dad = '[connection]\nipv4.dad-timeout=300\n';
-    const { sb, db } = await node.start(range(4).map(nic), dad);
+    const { sb, db } = await node.start(range(4).map(nic), { ...NM, networkManagerConf: dad });
     const ids = await insertRows(
       db,
       range(3).map((n) => row(n)),
@@ -399,7 +365,7 @@ describeNetworkManagerSandbox('agent end to end on a real NetworkManager (keyfil
     const badNics = badRows.flatMap((r, k) =>
       r.macaddress === badMac(k) ? [{ name: `bad${k}`, mac: badMac(k) }] : [],
     );
-    const { sb, db } = await node.start([...range(3).map(nic), ...badNics]);
+    const { sb, db } = await node.start([...range(3).map(nic), ...badNics], NM);
     // Row 1's MAC in upper case with dashes: accepted, written as lower case with colons.
     const dashed = mac(1).toUpperCase().replace(/:/g, '-');
     const goodIds = await insertRows(db, [row(0), row(1, { macaddress: dashed }), row(2)]);
@@ -432,7 +398,7 @@ describeNetworkManagerSandbox('agent end to end on a real NetworkManager (keyfil
   }, 90_000);
 
   it('daemon: removes a deleted row on the second sight: keyfile gone, connection gone, link flushed', async () => {
-    const { sb, db } = await node.start([nic(0), nic(1)]);
+    const { sb, db } = await node.start([nic(0), nic(1)], NM);
     const ids = await insertRows(db, [row(0), row(1)]);
     const daemon = await startDaemon(sb, env(db, { POLL_INTERVAL: '1s' }));
     await vi.waitFor(async () => expect(await db.statuses(ids)).toEqual([1, 1]), eventually);
@@ -460,7 +426,7 @@ describeNetworkManagerSandbox('agent end to end on a real NetworkManager (keyfil
   }, 90_000);
 
   it('daemon: a database outage deletes nothing and changes nothing; the agent recovers when it is back', async () => {
-    const { sb, db } = await node.startRestartable([nic(0), nic(1)]);
+    const { sb, db } = await node.startRestartable([nic(0), nic(1)], NM);
     const ids = await db.insertRows([row(0), row(1)]);
     const agent = env(db, { POLL_INTERVAL: '1s', MAX_BACKOFF: '2s', DB_CONNECT_TIMEOUT: '1s' });
     const daemon = await startDaemon(sb, agent);
@@ -492,7 +458,7 @@ describeNetworkManagerSandbox('agent end to end on a real NetworkManager (keyfil
   }, 90_000);
 
   it('restarts NetworkManager only as the last resort, when it does not answer, and counts it', async () => {
-    const { sb, db } = await node.start([nic(0), nic(1)]);
+    const { sb, db } = await node.start([nic(0), nic(1)], NM);
     const [first] = await insertRows(db, [row(0)]);
     const daemon = await startDaemon(sb, env(db, { POLL_INTERVAL: '1s', HEALTH_PORT: '8080' }));
     await vi.waitFor(async () => expect(await db.statuses([first ?? -1])).toEqual([1]), eventually);

@@ -20,8 +20,8 @@ import {
 } from '../sandbox/agent.js';
 import { httpGet } from '../sandbox/http.js';
 import type { Link } from '../sandbox/links.js';
-import { startRestartableDatabase, type RestartableDatabase } from '../sandbox/restartable-mariadb.js';
-import { startSandbox, type Nic, type Sandbox } from '../sandbox/sandbox.js';
+import type { RestartableDatabase } from '../sandbox/restartable-mariadb.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
 import { describeSandbox } from '../sandbox/support.js';
 import {
   agentCalls,
@@ -36,36 +36,13 @@ import {
   row,
   tempFiles,
   plugRefusingNic,
+  Node,
 } from './agent-fixtures.js';
 
 const range = (count: number) => Array.from({ length: count }, (_, n) => n);
 const HEALTH_PORT = 8080;
 const CYCLE_FAILED = 'cycle failed; host left as it is';
 const OUTAGE_MS = 60_000;
-
-/** The sandbox and its restartable database of the running test; stop() tears down what was started. */
-class OutageNode {
-  sb: Sandbox | undefined;
-  db: RestartableDatabase | undefined;
-
-  async start(nics: Nic[]): Promise<{ sb: Sandbox; db: RestartableDatabase }> {
-    const sb = await startSandbox({ nics });
-    this.sb = sb;
-    const db = await startRestartableDatabase(sb);
-    this.db = db;
-    return { sb, db };
-  }
-
-  async stop(): Promise<void> {
-    try {
-      await this.db?.stop();
-    } finally {
-      await this.sb?.stop(); // kills the daemons still running with the rest of the sandbox
-      this.sb = undefined;
-      this.db = undefined;
-    }
-  }
-}
 
 /** What the daemon's health server says, all four endpoints at one moment. */
 interface Probe {
@@ -158,7 +135,7 @@ function prng(seed: number): () => number {
 }
 
 describeSandbox('agent end to end: safety of the daemon on real netplan + systemd-networkd', () => {
-  const node = new OutageNode();
+  const node = new Node();
   beforeAll(async () => {
     await agentCli();
   }, 120_000);
@@ -167,7 +144,7 @@ describeSandbox('agent end to end: safety of the daemon on real netplan + system
   });
 
   it('database stopped for 60 s mid-run: stays up, reports it, deletes nothing, recovers by itself', async () => {
-    const { sb, db } = await node.start(range(3).map(nic));
+    const { sb, db } = await node.startRestartable(range(3).map(nic));
     const ids = await db.insertRows(range(3).map((n) => row(n)));
     const daemon = await startDaemon(sb, daemonEnv(db));
     await vi.waitFor(async () => expect(await db.statuses(ids)).toEqual([1, 1, 1]), eventually);
@@ -276,7 +253,7 @@ describeSandbox('agent end to end: safety of the daemon on real netplan + system
   }, 150_000);
 
   it('started while the database is down: stays up, not ready; ready once it starts, then configures', async () => {
-    const { sb, db } = await node.start([nic(0), nic(1)]);
+    const { sb, db } = await node.startRestartable([nic(0), nic(1)]);
     const ids = await db.insertRows([row(0), row(1)]);
     await db.stopServer();
     const daemon = await startDaemon(sb, daemonEnv(db));
@@ -318,7 +295,7 @@ describeSandbox('agent end to end: safety of the daemon on real netplan + system
   }, 90_000);
 
   it('a second agent on the same host, `once` or `run`, exits lock_held and touches nothing', async () => {
-    const { sb, db } = await node.start([nic(0), nic(1)]);
+    const { sb, db } = await node.startRestartable([nic(0), nic(1)]);
     const ids = await db.insertRows([row(0), row(1)]);
     // One cycle, then an hour's sleep: a change made now stays pending, for the second agent to take.
     const first = await startDaemon(sb, daemonEnv(db, { POLL_INTERVAL: '1h' }));
@@ -374,7 +351,7 @@ describeSandbox('agent end to end: safety of the daemon on real netplan + system
       const random = prng(seed);
       const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
       const count = 4;
-      const { sb, db } = await node.start(range(count).map(nic));
+      const { sb, db } = await node.startRestartable(range(count).map(nic));
       // Row k: 10.0.k.<host>/24 or /25 (host below 126, so both hold it), no overlap between rows.
       const desired = range(count).map((k) => ({ host: 10, prefix: 24, mtu: 1500, deleted: false, k }));
       const ids = await db.insertRows(range(count).map((k) => row(k)));
@@ -480,7 +457,7 @@ describeSandbox('agent end to end: safety of the daemon on real netplan + system
   );
 
   it('after a kill -9 while verifying an apply, the next start puts the old working file back', async () => {
-    const { sb, db } = await node.start([nic(0), nic(1)]);
+    const { sb, db } = await node.startRestartable([nic(0), nic(1)]);
     await plugRefusingNic(sb);
     const ids = await db.insertRows(range(3).map((n) => row(n)));
     const env = daemonEnv(db, { VERIFY_TIMEOUT: '5s' });
@@ -512,7 +489,7 @@ describeSandbox('agent end to end: safety of the daemon on real netplan + system
   }, 90_000);
 
   it('10 new NICs under the running daemon: all verified after one apply (convergence figure)', async () => {
-    const { sb, db } = await node.start(range(10).map(nic));
+    const { sb, db } = await node.startRestartable(range(10).map(nic));
     const daemon = await startDaemon(sb, daemonEnv(db));
     await vi.waitFor(async () => expect(await readyzStatus(sb)).toBe(200), eventually); // an empty cycle done
     const callsBefore = (await sb.calls()).length;
@@ -546,7 +523,7 @@ describeSandbox('agent end to end: safety of the daemon on real netplan + system
   }, 60_000);
 
   it('repairs an MTU changed by hand and counts it: live_mtu drifts 1 on /metrics', async () => {
-    const { sb, db } = await node.start(range(3).map(nic));
+    const { sb, db } = await node.startRestartable(range(3).map(nic));
     const ids = await db.insertRows(range(3).map((n) => row(n)));
     const daemon = await startDaemon(sb, daemonEnv(db));
     await vi.waitFor(async () => expect(await db.statuses(ids)).toEqual([1, 1, 1]), eventually);
