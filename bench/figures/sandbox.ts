@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RowDataPacket } from 'mysql2/promise';
-import { agentEnv, parseLogs, type LogLine } from '../../test/sandbox/agent.js';
+import { agentEnv, followLogs, type LogLine } from '../../test/sandbox/agent.js';
 import { startSandboxDatabase, type SandboxDatabase } from '../../test/sandbox/mariadb.js';
 import { startSandbox, type Sandbox, type SandboxProcess } from '../../test/sandbox/sandbox.js';
 import { DIST_CLI } from '../support/paths.js';
@@ -43,17 +43,6 @@ interface Run {
   generates: number;
   networkdRestarts: number;
   linksOk: boolean;
-}
-
-function daemonLogs(proc: SandboxProcess): LogLine[] {
-  const logs: LogLine[] = [];
-  let partial = '';
-  proc.child.stdout?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop() ?? '';
-    logs.push(...parseLogs(lines.join('\n')));
-  });
-  return logs;
 }
 
 async function until<T>(
@@ -99,7 +88,7 @@ async function withDaemon<T>(pollMs: number, body: (node: Node) => Promise<T>): 
       COMMAND_PREFIX: NSENTER_PREFIX,
     });
     daemon = sb.spawn([process.execPath, DIST_CLI, 'run'], { env, stdin: 'ignore' });
-    const logs = daemonLogs(daemon);
+    const logs = followLogs(daemon);
     await until('agent started', 20_000, () => logs.find((l) => l.msg === 'agent started'));
     return await body({ sb, db, daemon, logs });
   } finally {

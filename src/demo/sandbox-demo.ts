@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import type { DemoOptions } from './demo.js';
 import { nodeTable, type StatusRow } from './node-table.js';
 import { pipeBoth } from './pipe.js';
-import { startSandbox, type Sandbox, type SandboxProcess } from './sandbox.js';
+import { forEachLine, startSandbox, type Sandbox, type SandboxProcess } from './sandbox.js';
 import { DEMO_NICS, DEMO_NODE, EXAMPLE_EDITS, PRIMARY_NIC, seedStore } from './seed.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
@@ -119,15 +119,6 @@ function summarize(line: string): string {
     .filter((key) => entry[key] !== undefined)
     .map((key) => `${key}=${Array.isArray(entry[key]) ? entry[key].join(',') : String(entry[key])}`);
   return [String(entry.level), String(entry.msg), ...fields].join('  ');
-}
-
-function forEachLine(stream: NodeJS.ReadableStream | null, each: (line: string) => void): void {
-  let partial = '';
-  stream?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop() ?? '';
-    lines.filter((line) => line.trim() !== '').forEach(each);
-  });
 }
 
 /** Until the agent reports its first finished cycle (health's last_sync); false on timeout or exit. */

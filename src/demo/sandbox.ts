@@ -171,6 +171,16 @@ export class Sandbox {
   }
 }
 
+/** Calls `each` with every complete, non-empty line of `stream` (a sandboxed process's stdout or stderr). */
+export function forEachLine(stream: NodeJS.ReadableStream | null, each: (line: string) => void): void {
+  let partial = '';
+  stream?.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    lines.filter((line) => line.trim() !== '').forEach(each);
+  });
+}
+
 /** Creates a sandbox with the given NICs, ready for exec() when the promise resolves. */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const nics = options.nics ?? [];

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { standInDir, type ExecResult, type Sandbox, type SandboxProcess } from './sandbox.js';
+import { forEachLine, standInDir, type ExecResult, type Sandbox, type SandboxProcess } from './sandbox.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const cacheDir = join(repo, 'node_modules', '.cache', 'multinic-e2e');
@@ -90,13 +90,7 @@ export async function startDaemon(sb: Sandbox, env: Record<string, string>): Pro
   const cli = await agentCli();
   const started = performance.now();
   const proc = sb.spawn(['node', cli, 'run'], { env, stdin: 'ignore' });
-  const logs: LogLine[] = [];
-  let partial = '';
-  proc.child.stdout?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop() ?? '';
-    logs.push(...parseLogs(lines.join('\n')));
-  });
+  const logs = followLogs(proc);
   const exited = () => proc.child.exitCode !== null || proc.child.signalCode !== null;
   return {
     process: proc,
@@ -124,6 +118,13 @@ export async function startDaemon(sb: Sandbox, env: Record<string, string>): Pro
       return { ...result, logs, seconds: (performance.now() - started) / 1000 };
     },
   };
+}
+
+/** The JSON log lines of a running agent's stdout, collected as they come (the array grows). */
+export function followLogs(proc: SandboxProcess): LogLine[] {
+  const logs: LogLine[] = [];
+  forEachLine(proc.child.stdout, (line) => logs.push(...parseLogs(line)));
+  return logs;
 }
 
 /** Parses the JSON lines of stdout; anything else (the `plan` command's text) is left out. */
