@@ -70,10 +70,15 @@ export async function runOnce(agent: Agent, logger: Logger): Promise<number> {
 
 /** `plan`: what a cycle would do, without doing it. Exit 0 in sync, 2 when changes are pending. */
 export async function showPlan(agent: Agent, write: (line: string) => void): Promise<number> {
-  const rows = await agent.deps.store.rowsForNode(agent.deps.nodeName);
-  const decided = plan(rows, await observe(agent.deps, initialState()));
+  const decided = await currentPlan(agent);
   for (const line of describePlan(decided)) write(line);
   return decided.changes.length === 0 ? 0 : 2;
+}
+
+/** What a cycle would do now: this node's rows against the host as it is, without changing anything. */
+export async function currentPlan(agent: Agent): Promise<Plan> {
+  const rows = await agent.deps.store.rowsForNode(agent.deps.nodeName);
+  return plan(rows, await observe(agent.deps, initialState()));
 }
 
 export function describePlan(decided: Plan): string[] {

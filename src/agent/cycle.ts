@@ -111,8 +111,7 @@ async function reconcile(deps: CycleDeps, state: CycleState): Promise<CycleRepor
   const applyStart = deps.now();
   const results = apply.length === 0 ? [] : await applyTransaction(deps, apply, observed.files);
   const applySeconds = (deps.now() - applyStart) / 1000;
-  const previous = state.failedChanges;
-  state.failedChanges = rememberFailed(previous, held, results, cycle, deps.maxRetryWaitCycles);
+  state.failedChanges = rememberFailed(state.failedChanges, held, results, cycle, deps.maxRetryWaitCycles);
   const reports = decided.rows.map((outcome) => rowReport(outcome, results, state.failedChanges));
   const statusUpdates = changedStatuses(rows, reports);
   // Logged before the write-back: what was done to the host is told even when the database is gone.

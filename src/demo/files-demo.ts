@@ -9,9 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config.js';
-import { describePlan } from '../commands.js';
-import { initialState, observe } from '../agent/cycle.js';
-import { plan } from '../core/plan.js';
+import { currentPlan, describePlan } from '../commands.js';
 import { createLogger } from '../log.js';
 import { buildAgent, type Agent } from '../main.js';
 import { runRows } from '../rows.js';
@@ -82,8 +80,7 @@ export async function runFilesDemo(options: DemoOptions): Promise<number> {
 
 async function planLines(agent: Agent): Promise<string[]> {
   try {
-    const rows = await agent.deps.store.rowsForNode(agent.deps.nodeName);
-    return describePlan(plan(rows, await observe(agent.deps, initialState())));
+    return describePlan(await currentPlan(agent));
   } catch (err) {
     return [`cannot read the desired state, the host is kept as it is: ${String(err)}`];
   }
