@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { Logger } from 'pino';
-import { initialState, observe, runCycle, type CycleState } from './agent/cycle.js';
+import { initialState, observe, ownedRowIds, runCycle, type CycleState } from './agent/cycle.js';
 import { abortableSleep, runLoop, type LoopDeps } from './agent/loop.js';
 import type { Config } from './config.js';
 import { AgentError } from './core/errors.js';
@@ -77,8 +77,9 @@ export async function showPlan(agent: Agent, write: (line: string) => void): Pro
 
 /** What a cycle would do now: this node's rows against the host as it is, without changing anything. */
 export async function currentPlan(agent: Agent): Promise<Plan> {
-  const rows = await agent.deps.store.rowsForNode(agent.deps.nodeName);
-  return plan(rows, await observe(agent.deps, initialState()));
+  const observed = await observe(agent.deps, initialState());
+  const { rows, elsewhere } = await agent.deps.store.rowsForNode(agent.deps.nodeName, ownedRowIds(observed));
+  return plan(rows, observed, elsewhere);
 }
 
 export function describePlan(decided: Plan): string[] {
@@ -92,6 +93,7 @@ export function describePlan(decided: Plan): string[] {
     if (row.state === 'rejected')
       lines.push(`skip    row ${row.id}  ${row.problem.field}: ${row.problem.reason}`);
   }
+  for (const nic of decided.held) lines.push(`hold    ${nic.file.name}  ${nic.file.path}  (${nic.reason})`);
   for (const name of decided.orphanCandidates)
     lines.push(`orphan  ${name}  (removed if still orphaned next cycle)`);
   if (decided.changes.length === 0) lines.push('in sync: no changes pending');

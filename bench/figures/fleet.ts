@@ -87,7 +87,7 @@ async function agent(
         const start = performance.now();
         let ok = true;
         try {
-          const rows = await store.rowsForNode(name);
+          const rows = (await store.rowsForNode(name)).rows;
           ok = rows.length === PORTS_PER_NODE;
           await store.writeStatus([]); // steady state: nothing changes, nothing is sent
         } catch (error) {

@@ -20,7 +20,7 @@ async function sample(store: DesiredStore, nodes: number, samples: number): Prom
   for (let i = 0; i < samples; i += 1) {
     const name = nodeName(Math.floor(Math.random() * nodes));
     const start = performance.now();
-    const rows = await store.rowsForNode(name);
+    const rows = (await store.rowsForNode(name)).rows;
     times.push(performance.now() - start);
     if (rows.length !== PORTS_PER_NODE) throw new Error(`${name}: ${rows.length} rows`);
   }

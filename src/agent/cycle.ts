@@ -1,7 +1,16 @@
 import type { Logger } from 'pino';
 import { plan } from '../core/plan.js';
 import { holdFailed, rememberFailed, type FailedChange } from '../core/retry.js';
-import type { Change, InterfaceRow, LiveLink, Observed, Plan, RowField, RowOutcome } from '../core/types.js';
+import type {
+  Change,
+  HeldNic,
+  InterfaceRow,
+  LiveLink,
+  Observed,
+  Plan,
+  RowField,
+  RowOutcome,
+} from '../core/types.js';
 import type { Backend } from '../host/backends/backend.js';
 import type { DesiredStore, StatusUpdate } from '../store/store.js';
 import { applyTransaction, type ChangeResult, type Failure, type TransactionDeps } from './transaction.js';
@@ -31,6 +40,8 @@ export interface CycleState {
   cycle: number;
   /** Rows whose change failed, by id: not tried again with the same configuration for a while. */
   failedChanges: Map<number, FailedChange>;
+  /** Held configurations by name, with the reason logged, so a hold is logged when it starts and ends. */
+  holds: Map<string, string>;
 }
 
 export function initialState(): CycleState {
@@ -40,6 +51,7 @@ export function initialState(): CycleState {
     lastCycleError: null,
     cycle: 0,
     failedChanges: new Map(),
+    holds: new Map(),
   };
 }
 
@@ -49,12 +61,15 @@ export interface RowReport {
   success: 0 | 1;
   name: string | null;
   mac: string | null;
-  state: 'configured' | 'in_sync' | 'failed' | RejectedKind;
+  /** `held`: refused, and the NIC it configured before is kept exactly as it was (`refusal` says why). */
+  state: 'configured' | 'in_sync' | 'failed' | 'held' | RejectedKind;
+  /** The kind of refusal, for a refused or held row. */
+  refusal: RejectedKind | null;
   /** The row field a rejection is about. */
   field: RowField | null;
   reason: string | null;
 }
-type RejectedKind = 'invalid' | 'duplicate' | 'capacity' | 'protected' | 'waiting';
+export type RejectedKind = 'invalid' | 'duplicate' | 'capacity' | 'protected' | 'waiting';
 
 export interface CycleReport {
   plan: Plan;
@@ -64,7 +79,7 @@ export interface CycleReport {
   /** Changes that failed (rolled back) in this cycle; they back off on their own (core/retry.ts). */
   failed: number;
   /** Rows whose change was not tried in this cycle because the same change failed before. */
-  held: ReadonlyMap<number, FailedChange>;
+  deferred: ReadonlyMap<number, FailedChange>;
   /** Time spent in the apply transaction (0 when the plan was empty). */
   applySeconds: number;
   /** Refused rows logged for the first time (or with a new reason) in this cycle. */
@@ -99,23 +114,30 @@ export async function runCycle(deps: CycleDeps, state: CycleState): Promise<Cycl
   }
 }
 
+/** Row ids named by owned files: the store says where those rows are when they are not this node's. */
+export function ownedRowIds(observed: Observed): number[] {
+  return observed.files.flatMap((file) => (file.rowId === null ? [] : [file.rowId]));
+}
+
 async function reconcile(deps: CycleDeps, state: CycleState): Promise<CycleReport> {
-  const rows = await deps.store.rowsForNode(deps.nodeName);
   const observed = await observe(deps, state);
-  const planned = plan(rows, observed);
+  const { rows, elsewhere } = await deps.store.rowsForNode(deps.nodeName, ownedRowIds(observed));
+  const planned = plan(rows, observed, elsewhere);
   const cycle = state.cycle++;
-  const { apply, held } = holdFailed(planned.changes, state.failedChanges, cycle);
+  const { apply, held: deferred } = holdFailed(planned.changes, state.failedChanges, cycle);
   const decided = { ...planned, changes: apply };
   state.orphanCandidates = decided.orphanCandidates;
   deps.onPlan?.(decided);
   const applyStart = deps.now();
   const results = apply.length === 0 ? [] : await applyTransaction(deps, apply, observed.files);
   const applySeconds = (deps.now() - applyStart) / 1000;
-  state.failedChanges = rememberFailed(state.failedChanges, held, results, cycle, deps.maxRetryWaitCycles);
-  const reports = decided.rows.map((outcome) => rowReport(outcome, results, state.failedChanges));
+  state.failedChanges = rememberFailed(state.failedChanges, deferred, results, cycle, deps.maxRetryWaitCycles);
+  const heldIds = new Set(decided.held.map((nic) => nic.rowId));
+  const reports = decided.rows.map((outcome) => rowReport(outcome, results, state.failedChanges, heldIds));
   const statusUpdates = changedStatuses(rows, reports);
   // Logged before the write-back: what was done to the host is told even when the database is gone.
   logResults(deps.logger, results, decided, state.failedChanges);
+  logHolds(deps.logger, state, decided.held);
   const refusedNow = logRefusals(deps.logger, state, reports);
   await deps.store.writeStatus(statusUpdates);
   return {
@@ -124,7 +146,7 @@ async function reconcile(deps: CycleDeps, state: CycleState): Promise<CycleRepor
     rows: reports,
     statusUpdates,
     failed: results.filter((r) => r.failure).length,
-    held,
+    deferred,
     applySeconds,
     refusedNow,
     links: results.length === 0 ? observed.links : await deps.readLinks(),
@@ -139,6 +161,7 @@ function rowReport(
   outcome: RowOutcome,
   results: readonly ChangeResult[],
   failed: ReadonlyMap<number, FailedChange>,
+  heldIds: ReadonlySet<number | null>,
 ): RowReport {
   if (outcome.state === 'rejected') {
     const { problem } = outcome;
@@ -147,12 +170,13 @@ function rowReport(
       success: 0,
       name: null,
       mac: outcome.mac,
-      state: problem.kind,
+      state: heldIds.has(outcome.id) ? 'held' : problem.kind,
+      refusal: problem.kind,
       field: problem.field,
       reason: problem.reason,
     };
   }
-  const base = { id: outcome.id, name: outcome.nic.name, mac: outcome.nic.mac, field: null };
+  const base = { id: outcome.id, name: outcome.nic.name, mac: outcome.nic.mac, field: null, refusal: null };
   if (outcome.state === 'in_sync') return { ...base, success: 1, state: 'in_sync', reason: null };
   const failure: Failure | null | undefined = resultFor(outcome.id, results)?.failure;
   if (failure === null) return { ...base, success: 1, state: 'configured', reason: null };
@@ -211,6 +235,30 @@ function logResults(
   }
   for (const name of decided.orphanCandidates) {
     logger.info({ interface_name: name }, 'orphaned interface seen; removed next cycle if still orphaned');
+  }
+}
+
+/**
+ * One line when an owned configuration starts being held (and again if the reason changes), one when it
+ * no longer is: held because its row is refused, or because removing it would be unsafe.
+ */
+function logHolds(logger: Logger, state: CycleState, held: readonly HeldNic[]): void {
+  const now = new Map(held.map((nic) => [nic.file.name, nic]));
+  for (const nic of held) {
+    if (state.holds.get(nic.file.name) === nic.reason) continue;
+    state.holds.set(nic.file.name, nic.reason);
+    const fields = {
+      interface_name: nic.file.name,
+      interface_id: nic.rowId ?? undefined,
+      mac_address: nic.file.config?.mac,
+      reason: nic.reason,
+    };
+    logger.warn(fields, 'interface held: its configuration is kept as it is');
+  }
+  for (const name of [...state.holds.keys()]) {
+    if (now.has(name)) continue;
+    state.holds.delete(name);
+    logger.info({ interface_name: name }, 'interface no longer held');
   }
 }
 

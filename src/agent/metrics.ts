@@ -55,6 +55,11 @@ export function createMetrics(info: { version: string; osType: string; nodeName:
       labelNames: ['drift_type'] as const,
       registers: [registry],
     }),
+    heldInterfaces: new Gauge({
+      name: 'multinic_held_interfaces',
+      help: 'Owned interface configurations kept as they are because their row is refused or removal is unsafe',
+      registers: [registry],
+    }),
     orphansDeleted: new Counter({
       name: 'multinic_orphaned_interfaces_deleted_total',
       help: 'Orphaned interface configurations removed',
@@ -93,6 +98,7 @@ export function createMetrics(info: { version: string; osType: string; nodeName:
   metrics.orphansDeleted.inc(0);
   metrics.networkManagerRestarts.inc(0);
   metrics.dbConnected.set(0);
+  metrics.heldInterfaces.set(0);
   collectDefaultMetrics({ register: registry });
   return { registry, ...metrics };
 }

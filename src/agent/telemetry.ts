@@ -5,7 +5,17 @@ import type { DesiredStore } from '../store/store.js';
 import type { CycleReport, RowReport } from './cycle.js';
 import type { Metrics } from './metrics.js';
 
-export type InterfaceState = 'configured' | 'pending' | 'waiting' | 'invalid' | 'failed' | 'protected';
+export type InterfaceState =
+  'configured' | 'pending' | 'waiting' | 'invalid' | 'failed' | 'protected' | 'held';
+
+/** An owned configuration kept exactly as it is (SPEC §6): the row is refused, or removal is unsafe. */
+export interface HeldStatus {
+  name: string;
+  path: string;
+  row_id: number | null;
+  mac: string | null;
+  reason: string;
+}
 
 export interface InterfaceStatus {
   id: number;
@@ -31,6 +41,8 @@ export interface HealthBody {
   backoff_level: number;
   last_error: string | null;
   interfaces: InterfaceStatus[];
+  /** Every held configuration, including those whose row is no longer this node's. */
+  held: HeldStatus[];
 }
 
 export interface TelemetryOptions {
@@ -47,6 +59,7 @@ const STATE_OF: Record<RowReport['state'], InterfaceState> = {
   configured: 'configured',
   in_sync: 'configured',
   failed: 'failed',
+  held: 'held',
   invalid: 'invalid',
   duplicate: 'invalid',
   capacity: 'invalid',
@@ -75,6 +88,7 @@ export class Telemetry {
   private backoffLevel = 0;
   private lastError: string | null = null;
   private interfaces = new Map<number, InterfaceStatus>();
+  private held: HeldStatus[] = [];
 
   constructor(private readonly options: TelemetryOptions) {
     this.startedAt = options.now();
@@ -110,7 +124,15 @@ export class Telemetry {
       else if (change.kind === 'remove') metrics.orphansDeleted.inc();
     }
     for (const row of report.refusedNow)
-      if (row.state !== 'waiting') metrics.errors.inc({ error_type: 'validation' });
+      if (row.refusal !== 'waiting') metrics.errors.inc({ error_type: 'validation' });
+    this.held = report.plan.held.map((nic) => ({
+      name: nic.file.name,
+      path: nic.file.path,
+      row_id: nic.rowId,
+      mac: nic.file.config?.mac ?? null,
+      reason: nic.reason,
+    }));
+    metrics.heldInterfaces.set(this.held.length);
     this.lastError = report.results.find((r) => r.failure !== null)?.failure?.reason ?? null;
     this.updateInterfaces(report);
   }
@@ -169,10 +191,11 @@ export class Telemetry {
   health(): HealthBody {
     const entries = [...this.interfaces.values()];
     const failed = entries.filter(
-      (e) => e.state === 'failed' || e.state === 'invalid' || e.state === 'protected',
+      (e) => e.state === 'failed' || e.state === 'invalid' || e.state === 'protected' || e.state === 'held',
     );
     const alive = this.liveness().ok;
-    const status = !alive ? 'unhealthy' : failed.length > 0 || !this.dbConnected ? 'degraded' : 'healthy';
+    const troubled = failed.length > 0 || this.held.length > 0 || !this.dbConnected;
+    const status = !alive ? 'unhealthy' : troubled ? 'degraded' : 'healthy';
     return {
       status,
       uptime: formatUptime(this.options.now() - this.startedAt),
@@ -186,6 +209,7 @@ export class Telemetry {
       backoff_level: this.backoffLevel,
       last_error: this.lastError,
       interfaces: entries,
+      held: this.held,
     };
   }
 
@@ -220,7 +244,8 @@ export function instrumentStore(store: DesiredStore, metrics: Metrics, now: () =
     }
   }
   return {
-    rowsForNode: (nodeName) => timed('select_rows', () => store.rowsForNode(nodeName)),
+    rowsForNode: (nodeName, ownedIds) =>
+      timed('select_rows', () => store.rowsForNode(nodeName, ownedIds)),
     writeStatus: (updates) =>
       updates.length === 0
         ? store.writeStatus(updates)

@@ -60,8 +60,10 @@ export async function applyTransaction(
     await deps.fs.remove(JOURNAL);
     return results(changes, failures);
   }
-  if (deps.applyMode === 'try') await tryBatch(deps, batch, undo, failures);
-  else await applyBatch(deps, batch, undo, failures);
+  // A header-only rewrite changes no setting: written (atomically) and done, nothing to apply or verify.
+  const applied = batch.filter((change) => change.kind !== 'record');
+  if (applied.length > 0 && deps.applyMode === 'try') await tryBatch(deps, applied, undo, failures);
+  else if (applied.length > 0) await applyBatch(deps, applied, undo, failures);
   await deps.fs.remove(JOURNAL);
   return results(changes, failures);
 }
@@ -234,13 +236,15 @@ function failureOf(err: unknown, fallback: ErrorKind): Failure {
   return { kind: error.kind, reason: stderr === '' ? error.message : `${error.message}: ${stderr}` };
 }
 
-function writesFile(change: Change): change is Extract<Change, { kind: 'create' | 'update' }> {
-  return change.kind === 'create' || change.kind === 'update';
+type WritingChange = Extract<Change, { kind: 'create' | 'update' | 'record' }>;
+
+function writesFile(change: Change): change is WritingChange {
+  return change.kind === 'create' || change.kind === 'update' || change.kind === 'record';
 }
 
-function fileOf(deps: TransactionDeps, change: Extract<Change, { kind: 'create' | 'update' }>): ConfigFile {
+function fileOf(deps: TransactionDeps, change: WritingChange): ConfigFile {
   const { name } = change.nic;
-  return { path: deps.backend.pathOf(name), name, content: deps.backend.render(change.nic) };
+  return { path: deps.backend.pathOf(name), name, content: deps.backend.render(change.nic, change.nic.id) };
 }
 
 /**
@@ -275,7 +279,8 @@ async function validateBatch(
 
 function backupsOf(batch: readonly Change[]): BackupFile[] {
   return batch.flatMap((change) => {
-    if (change.kind === 'update') return [{ path: change.previous.path, content: change.previous.content }];
+    if (change.kind === 'update' || change.kind === 'record')
+      return [{ path: change.previous.path, content: change.previous.content }];
     if (change.kind === 'remove') return [{ path: change.file.path, content: change.file.content }];
     return [];
   });
@@ -286,7 +291,7 @@ function undoOf(deps: TransactionDeps, batch: readonly Change[]): Undo[] {
   return batch.flatMap((change): Undo[] => {
     if (change.kind === 'reapply') return [];
     if (change.kind === 'remove') return [{ change, path: change.file.path, before: change.file.content }];
-    const before = change.kind === 'update' ? change.previous.content : null;
+    const before = change.kind === 'create' ? null : change.previous.content;
     return [{ change, path: deps.backend.pathOf(change.nic.name), before }];
   });
 }

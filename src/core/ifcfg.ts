@@ -1,6 +1,7 @@
 import { AgentError } from './errors.js';
 import { isIpv4, isPrefix } from './ipv4.js';
-import { OWNERSHIP_HEADER, assertRenderable } from './netplan.js';
+import { assertRenderable } from './netplan.js';
+import { renderHeader } from './ownership.js';
 import type { NicConfig } from './types.js';
 
 /**
@@ -34,8 +35,8 @@ function assignment(key: string, value: string): string {
   return `${key}="${value}"`;
 }
 
-/** The seed's ifcfg format, behind the ownership header. */
-export function renderIfcfg(config: NicConfig): string {
+/** The seed's ifcfg format, behind the ownership header naming row `rowId`. */
+export function renderIfcfg(config: NicConfig, rowId: number): string {
   assertRenderable(config);
   const pairs: [string, string][] = [
     ['DEVICE', config.name],
@@ -48,7 +49,7 @@ export function renderIfcfg(config: NicConfig): string {
     pairs.push(['IPADDR', config.address.ip], ['PREFIX', String(config.address.prefix)]);
   }
   pairs.push(['MTU', String(config.mtu)], ['HWADDR', config.mac]);
-  return `${[OWNERSHIP_HEADER, ...pairs.map(([key, value]) => assignment(key, value))].join('\n')}\n`;
+  return `${renderHeader(rowId)}${pairs.map(([key, value]) => assignment(key, value)).join('\n')}\n`;
 }
 
 const KEYS = new Set(['DEVICE', 'NAME', 'TYPE', 'ONBOOT', 'BOOTPROTO', 'IPADDR', 'PREFIX', 'MTU', 'HWADDR']);

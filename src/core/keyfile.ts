@@ -1,6 +1,7 @@
 import { AgentError } from './errors.js';
 import { formatCidr, parseCidr } from './ipv4.js';
-import { OWNERSHIP_HEADER, assertRenderable } from './netplan.js';
+import { assertRenderable } from './netplan.js';
+import { renderHeader } from './ownership.js';
 import type { NicConfig } from './types.js';
 
 /**
@@ -32,15 +33,14 @@ function entry(key: string, value: string): string {
   return `${key}=${value}`;
 }
 
-/** The connection profile of one NIC, behind the ownership header (a comment before the first group). */
-export function renderKeyfile(config: NicConfig): string {
+/** The connection profile of one NIC, behind the ownership header naming row `rowId` (comments). */
+export function renderKeyfile(config: NicConfig, rowId: number): string {
   assertRenderable(config);
   const ipv4 =
     config.address === null
       ? [entry('method', 'disabled')]
       : [entry('method', 'manual'), entry('address1', formatCidr(config.address))];
   const lines = [
-    OWNERSHIP_HEADER,
     '[connection]',
     entry('id', config.name),
     entry('type', 'ethernet'),
@@ -57,7 +57,7 @@ export function renderKeyfile(config: NicConfig): string {
     '[ipv6]',
     entry('method', 'disabled'),
   ];
-  return `${lines.join('\n')}\n`;
+  return `${renderHeader(rowId)}${lines.join('\n')}\n`;
 }
 
 export type KeyfileGroups = Map<string, Map<string, string>>;

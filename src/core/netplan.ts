@@ -2,11 +2,9 @@ import { parse as parseYaml } from 'yaml';
 import { AgentError } from './errors.js';
 import { formatCidr, isIpv4, parseCidr } from './ipv4.js';
 import { isManagedName } from './naming.js';
+import { renderHeader } from './ownership.js';
 import type { NicConfig } from './types.js';
 import { MTU_MAX, MTU_MIN } from './validate.js';
-
-/** First line of every file the agent writes; a file without it is never touched. */
-export const OWNERSHIP_HEADER = '# Managed by multinic-agent: do not edit, changes are overwritten.';
 
 export const NETPLAN_DIR = '/etc/netplan';
 const FILE_RE = /^9([0-9])-multinic\1\.yaml$/;
@@ -44,11 +42,10 @@ export function assertRenderable(config: NicConfig): void {
   }
 }
 
-/** The seed's netplan format, one file per NIC, behind the ownership header. */
-export function renderNetplan(config: NicConfig): string {
+/** The seed's netplan format, one file per NIC, behind the ownership header naming row `rowId`. */
+export function renderNetplan(config: NicConfig, rowId: number): string {
   assertRenderable(config);
   const lines = [
-    OWNERSHIP_HEADER,
     'network:',
     '  version: 2',
     '  ethernets:',
@@ -59,11 +56,7 @@ export function renderNetplan(config: NicConfig): string {
   ];
   if (config.address !== null) lines.push(`      addresses: ["${formatCidr(config.address)}"]`);
   lines.push(`      mtu: ${config.mtu}`);
-  return `${lines.join('\n')}\n`;
-}
-
-export function isOwned(content: string): boolean {
-  return content.startsWith(`${OWNERSHIP_HEADER}\n`);
+  return `${renderHeader(rowId)}${lines.join('\n')}\n`;
 }
 
 function field(record: unknown, key: string): unknown {

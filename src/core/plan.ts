@@ -3,12 +3,14 @@ import { assignNames, isManagedName } from './naming.js';
 import type {
   Change,
   DriftType,
+  HeldNic,
   InterfaceRow,
   LiveLink,
   NamedNic,
   Observed,
   OwnedFile,
   Plan,
+  RowElsewhere,
   RowOutcome,
 } from './types.js';
 import { rowMac, validateRows, type Rejection } from './validate.js';
@@ -16,9 +18,15 @@ import { rowMac, validateRows, type Rejection } from './validate.js';
 /**
  * plan(desired, observed): every decision of a cycle, as data. The executor only walks the result.
  * Rows are validated, protected NICs refused, names assigned, then each NIC is compared with its owned
- * file and its live link; owned files whose MAC left the table become orphans (removed on the second sight).
+ * file and its live link. An owned file no NIC was named for is held, removed with a port swap, or
+ * orphaned (removed on the second sight) by `fateOf`. `elsewhere` says where the rows that owned files
+ * name and that are not this node's are now (the store reads them in the same SELECT).
  */
-export function plan(rows: readonly InterfaceRow[], observed: Observed): Plan {
+export function plan(
+  rows: readonly InterfaceRow[],
+  observed: Observed,
+  elsewhere: readonly RowElsewhere[] = [],
+): Plan {
   const { valid, rejected } = validateRows(rows);
   const linkByMac = new Map(observed.links.map((link) => [link.mac, link]));
   const ownedMacs = new Set(observed.files.map((file) => file.config?.mac));
@@ -46,13 +54,22 @@ export function plan(rows: readonly InterfaceRow[], observed: Observed): Plan {
     if (change !== null) changes.push(change);
     outcomes.push({ id: nic.id, state: change === null ? 'in_sync' : 'change', nic });
   }
-  const orphans = findOrphans(rows, named, observed.files);
+  const claimed = new Set(named.map((nic) => nic.name));
+  const context: FateContext = { rows, named, rejected, elsewhere, linkByMac };
+  const held: HeldNic[] = [];
+  const orphans: OwnedFile[] = [];
+  for (const file of observed.files.filter((candidate) => !claimed.has(candidate.name))) {
+    const fate = fateOf(file, context);
+    if (fate.kind === 'hold') held.push({ file, rowId: fate.rowId, reason: fate.reason });
+    else if (fate.kind === 'swap') changes.push(removal(file, observed, named));
+    else orphans.push(file);
+  }
   const confirmed = orphans.filter((file) => observed.orphanCandidates.includes(file.name));
-  for (const file of confirmed) changes.push(removal(file, observed));
+  for (const file of confirmed) changes.push(removal(file, observed, named));
   for (const rejection of rejected) outcomes.push(rejectedOutcome(rejection));
   outcomes.sort((a, b) => a.id - b.id);
   const orphanCandidates = orphans.filter((file) => !confirmed.includes(file)).map((file) => file.name);
-  return { changes, rows: outcomes, orphanCandidates };
+  return { changes, rows: outcomes, orphanCandidates, held };
 }
 
 function rejectedOutcome(rejection: Rejection): RowOutcome {
@@ -77,8 +94,14 @@ function protectionOf(link: LiveLink | undefined, protectedNames: readonly strin
 function compare(nic: NamedNic, file: OwnedFile | undefined, link: LiveLink): Change | null {
   if (file === undefined) return { kind: 'create', nic, drifts: ['missing_file'] };
   const fileDrifts = fileDriftsOf(nic, file);
-  if (fileDrifts.length > 0) return { kind: 'update', nic, previous: file, drifts: fileDrifts };
   const liveDrifts = liveDriftsOf(nic, link);
+  const ownerDrift = file.rowId !== nic.id;
+  const owner: DriftType[] = ownerDrift ? ['owner'] : [];
+  if (fileDrifts.length > 0) return { kind: 'update', nic, previous: file, drifts: [...fileDrifts, ...owner] };
+  // A link to re-apply while the header is stale: one update brings the file and the link in line.
+  if (ownerDrift && liveDrifts.length > 0)
+    return { kind: 'update', nic, previous: file, drifts: [...liveDrifts, ...owner] };
+  if (ownerDrift) return { kind: 'record', nic, previous: file, drifts: ['owner'] };
   return liveDrifts.length > 0 ? { kind: 'reapply', nic, file, drifts: liveDrifts } : null;
 }
 
@@ -104,28 +127,68 @@ function liveDriftsOf(nic: NamedNic, link: LiveLink): DriftType[] {
   return drifts;
 }
 
-/**
- * Owned files to remove: those whose name was not given to a NIC, unless their MAC still belongs to a
- * row of this node that got no name (invalid, protected, over capacity): a bad update to a row must never
- * take down the working configuration of its NIC.
- */
-function findOrphans(rows: readonly InterfaceRow[], named: readonly NamedNic[], files: readonly OwnedFile[]) {
-  const namedNames = new Set(named.map((nic) => nic.name));
-  const namedMacs = new Set(named.map((nic) => nic.mac));
-  const unnamedRowMacs = new Set(
-    rows.map(rowMac).filter((mac): mac is string => mac !== null && !namedMacs.has(mac)),
-  );
-  return files.filter((file) => {
-    if (namedNames.has(file.name)) return false;
-    return file.config === null || !unnamedRowMacs.has(file.config.mac);
-  });
+interface FateContext {
+  rows: readonly InterfaceRow[];
+  named: readonly NamedNic[];
+  rejected: readonly Rejection[];
+  elsewhere: readonly RowElsewhere[];
+  linkByMac: ReadonlyMap<string, LiveLink>;
 }
 
-/** The live link left behind by an orphan has its addresses flushed, unless it is not ours to touch. */
-function removal(file: OwnedFile, observed: Observed): Change {
+type Fate = { kind: 'hold'; rowId: number | null; reason: string } | { kind: 'swap' } | { kind: 'orphan' };
+
+/**
+ * What becomes of an owned file that no NIC was named for (SPEC §6). Only a row that is gone (deleted,
+ * attached elsewhere while its NIC has left this host) orphans it, and a valid row that now names
+ * another MAC removes it at once (port swap); a row that still exists but is refused holds it, and so
+ * does anything that leaves the agent unable to tell.
+ */
+function fateOf(file: OwnedFile, context: FateContext): Fate {
+  if (file.rowId === null) return fateByMac(file, context);
+  const id = file.rowId;
+  if (context.rows.some((row) => row.id === id)) {
+    const rejection = context.rejected.find((candidate) => candidate.id === id);
+    if (rejection !== undefined) return { kind: 'hold', rowId: id, reason: rejection.problem.reason };
+    if (context.named.some((nic) => nic.id === id)) return { kind: 'swap' };
+    return { kind: 'hold', rowId: id, reason: `row ${id} got no name in this cycle` };
+  }
+  const moved = context.elsewhere.find((row) => row.id === id);
+  const mac = file.config?.mac;
+  if (moved !== undefined && mac !== undefined && context.linkByMac.has(mac)) {
+    const where = moved.node === null ? 'no node' : `node ${moved.node}`;
+    const reason = `row ${id} is attached to ${where}, but its NIC is still on this host (is NODE_NAME right?)`;
+    return { kind: 'hold', rowId: id, reason };
+  }
+  return { kind: 'orphan' };
+}
+
+/** Files of format 1 carry no row id: the row is the lowest id with the file's MAC, if any. */
+function fateByMac(file: OwnedFile, context: FateContext): Fate {
+  const mac = file.config?.mac;
+  const claim = [...context.rows].sort((a, b) => a.id - b.id).find((row) => mac !== undefined && rowMac(row) === mac);
+  if (claim !== undefined) {
+    const rejection = context.rejected.find((candidate) => candidate.id === claim.id);
+    return rejection === undefined ? { kind: 'orphan' } : { kind: 'hold', rowId: claim.id, reason: rejection.problem.reason };
+  }
+  const unreadable = context.rows.find((row) => rowMac(row) === null);
+  if (unreadable !== undefined) {
+    const reason = `the file has no row id and row ${unreadable.id}'s MAC cannot be read: it may be this NIC's row`;
+    return { kind: 'hold', rowId: null, reason };
+  }
+  return { kind: 'orphan' };
+}
+
+/**
+ * The live link left behind by a removed file has its addresses flushed, unless it is not ours to touch
+ * or another file configures its MAC (a stray second file of one NIC).
+ */
+function removal(file: OwnedFile, observed: Observed, named: readonly NamedNic[]): Change {
   const mac = file.config?.mac;
   const link = mac === undefined ? undefined : observed.links.find((candidate) => candidate.mac === mac);
   const flushable =
-    link !== undefined && isManagedName(link.name) && !observed.protectedNames.includes(link.name);
+    link !== undefined &&
+    isManagedName(link.name) &&
+    !observed.protectedNames.includes(link.name) &&
+    !named.some((nic) => nic.mac === link.mac);
   return { kind: 'remove', file, drifts: ['orphan'], liveName: flushable ? link.name : null };
 }

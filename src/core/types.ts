@@ -56,6 +56,10 @@ export interface OwnedFile {
   config: NicConfig | null;
   /** Raw text, kept for backups and rollback. */
   content: string;
+  /** The row the header says the file configures; null for files of format 1 (no row id). */
+  rowId: number | null;
+  /** Header format (ownership.ts): 1 before row ids, 2 now. */
+  format: number;
 }
 
 /** A live network interface on the host. */
@@ -91,7 +95,8 @@ export type DriftType =
   | 'live_mtu'
   | 'live_name'
   | 'stale_address'
-  | 'orphan';
+  | 'orphan'
+  | 'owner';
 
 /** Fixed list, for bounded metric labels and the README. */
 export const DRIFT_TYPES: readonly DriftType[] = [
@@ -107,6 +112,7 @@ export const DRIFT_TYPES: readonly DriftType[] = [
   'live_name',
   'stale_address',
   'orphan',
+  'owner',
 ];
 
 export type RowField =
@@ -115,7 +121,7 @@ export type RowField =
 /** Why a row is not configured (yet). */
 export type RowProblem =
   | { kind: 'invalid'; field: RowField; reason: string }
-  | { kind: 'duplicate'; field: 'macaddress'; reason: string; winnerId: number }
+  | { kind: 'duplicate'; field: 'macaddress' | 'address'; reason: string; winnerId: number }
   | { kind: 'capacity'; field: 'macaddress'; reason: string }
   | { kind: 'protected'; field: 'macaddress'; reason: string; interfaceName: string }
   | { kind: 'waiting'; field: 'macaddress'; reason: string };
@@ -126,7 +132,29 @@ export type Change =
   | { kind: 'update'; nic: NamedNic; previous: OwnedFile; drifts: DriftType[] }
   /** File in sync, live link drifted: re-apply without writing (and drop stale addresses). */
   | { kind: 'reapply'; nic: NamedNic; file: OwnedFile; drifts: DriftType[] }
+  /** File in sync but its header names another row (or none, format 1): rewritten, nothing applied. */
+  | { kind: 'record'; nic: NamedNic; previous: OwnedFile; drifts: ['owner'] }
+  /** Orphan (row gone, after the debounce), or the old NIC of a port swap (at once, with the new one). */
   | { kind: 'remove'; file: OwnedFile; drifts: ['orphan']; liveName: string | null };
+
+/**
+ * An owned configuration kept exactly as it is (no write, no apply, no flush) because the row it belongs
+ * to still exists but cannot be used now, or because the agent cannot tell that its row is gone.
+ */
+export interface HeldNic {
+  file: OwnedFile;
+  /** The row the file belongs to, when known. */
+  rowId: number | null;
+  /** Why the configuration is kept: the row's problem, or what made its removal unsafe. */
+  reason: string;
+}
+
+/** A row an owned file names that is not (or no longer) this node's: attached elsewhere, or to no node. */
+export interface RowElsewhere {
+  id: number;
+  /** attached_node_name as stored; null when the row is attached to no node. */
+  node: string | null;
+}
 
 /** What the cycle must do for one row. */
 export type RowOutcome =
@@ -139,4 +167,6 @@ export interface Plan {
   rows: RowOutcome[];
   /** Orphaned owned files seen for the first time: removed next cycle if still orphaned. */
   orphanCandidates: string[];
+  /** Owned configurations kept as they are (refused rows, removals that would be unsafe). */
+  held: HeldNic[];
 }

@@ -133,33 +133,47 @@ export interface RowsValidation {
 }
 
 /**
- * Validates every row and resolves duplicate MACs: the lowest id with a given MAC wins it, even when that
- * row is itself invalid, so a fix to the winner never flips the NIC over to another row.
+ * Validates every row and resolves duplicates. The lowest id with a given MAC wins it, and the lowest id
+ * with a given IPv4 address wins that, even when the winner is itself invalid: a fix to the winner never
+ * flips the NIC or the address over to another row. A row that lost its MAC claims no address.
  */
 export function validateRows(rows: readonly InterfaceRow[]): RowsValidation {
   const sorted = [...rows].sort((a, b) => a.id - b.id);
-  const owner = new Map<string, number>();
+  const macOwner = new Map<string, number>();
+  const addressOwner = new Map<string, number>();
   const valid: DesiredNic[] = [];
   const rejected: Rejection[] = [];
   for (const row of sorted) {
     const result = validateRow(row);
     const mac = result.ok ? result.nic.mac : result.mac;
-    const winner = mac === null ? undefined : owner.get(mac);
-    if (mac !== null && winner === undefined) owner.set(mac, row.id);
-    if (winner !== undefined) {
-      const reason = `duplicate MAC: row ${winner} has the same MAC and the lower id`;
-      rejected.push({
-        id: row.id,
-        mac,
-        problem: { kind: 'duplicate', field: 'macaddress', reason, winnerId: winner },
-      });
-    } else if (result.ok) {
-      valid.push(result.nic);
-    } else {
+    const macWinner = mac === null ? undefined : macOwner.get(mac);
+    if (macWinner !== undefined) {
+      const reason = `duplicate MAC: row ${macWinner} has the same MAC and the lower id`;
+      const problem = { kind: 'duplicate', field: 'macaddress', reason, winnerId: macWinner } as const;
+      rejected.push({ id: row.id, mac, problem });
+      continue;
+    }
+    if (mac !== null) macOwner.set(mac, row.id);
+    const address = rowAddress(row);
+    const addressWinner = address === null ? undefined : addressOwner.get(address);
+    if (address !== null && addressWinner === undefined) addressOwner.set(address, row.id);
+    if (!result.ok) {
       rejected.push({ id: row.id, mac, problem: result.problem });
+    } else if (addressWinner !== undefined) {
+      const reason = `duplicate address: row ${addressWinner} has the same address and the lower id`;
+      const problem = { kind: 'duplicate', field: 'address', reason, winnerId: addressWinner } as const;
+      rejected.push({ id: row.id, mac, problem });
+    } else {
+      valid.push(result.nic);
     }
   }
   return { valid, rejected };
+}
+
+/** The IPv4 address of any row whose address parses, valid or not (duplicates are judged on it). */
+function rowAddress(row: InterfaceRow): string | null {
+  const address = addressSchema.safeParse(row.address);
+  return address.success ? address.data : null;
 }
 
 /** Normalised MAC of any row whose MAC parses, valid or not (used to keep files of rows still present). */

@@ -6,8 +6,8 @@
 import { createPool } from 'mysql2/promise';
 import type { Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { AgentError } from '../core/errors.js';
-import { nodeNameMatches, shortName } from '../core/node-name.js';
-import type { InterfaceRow } from '../core/types.js';
+import { shortName } from '../core/node-name.js';
+import { splitNodeRows, type NodeRows } from './node-rows.js';
 import type { DesiredStore, StatusUpdate, StoreStats } from './store.js';
 
 export type { DesiredStore, StatusUpdate, StoreStats } from './store.js';
@@ -46,9 +46,6 @@ interface Context {
 // What `send` counts: SELECT and UPDATE in stats, anything else (ping, KILL) in neither.
 type StatementKind = 'select' | 'update' | 'other';
 
-/** A row as the driver returns it: the InterfaceRow columns (the SELECT names exactly those). */
-type NodeRowPacket = RowDataPacket & InterfaceRow;
-
 /**
  * Creates the store without connecting: the database may be down when the agent starts, and the agent
  * must keep running. Every call then rejects with a retryable AgentError('db_connection').
@@ -64,7 +61,7 @@ export function createMysqlStore(settings: StoreSettings): DesiredStore {
   };
   let closing: Promise<void> | null = null;
   return {
-    rowsForNode: (nodeName) => rowsForNode(ctx, nodeName),
+    rowsForNode: (nodeName, ownedIds = []) => rowsForNode(ctx, nodeName, ownedIds),
     writeStatus: (updates) => writeStatus(ctx, updates),
     ping: () => ping(ctx),
     idle: () => (settings.keepConnection === true ? Promise.resolve() : endPool(ctx).catch(() => undefined)),
@@ -95,59 +92,44 @@ function poolOptions(s: StoreSettings): PoolOptions {
   };
 }
 
-async function rowsForNode(ctx: Context, nodeName: string): Promise<InterfaceRow[]> {
+async function rowsForNode(ctx: Context, nodeName: string, ownedIds: readonly number[]): Promise<NodeRows> {
   const withSubnets = await subnetTableExists(ctx);
-  const query = nodeRowsQuery(nodeName, withSubnets, ctx.settings.filterDeleted);
-  let rows: NodeRowPacket[];
+  const query = nodeRowsQuery(nodeName, ownedIds, withSubnets, ctx.settings.filterDeleted);
+  let rows: RowDataPacket[];
   try {
-    rows = await send<NodeRowPacket[]>(ctx, 'select', query.sql, query.values);
+    rows = await send<RowDataPacket[]>(ctx, 'select', query.sql, query.values);
   } catch (err) {
     // The subnet table (or a column of it) went away or appeared differently: probe again next call.
     if (isSchemaChange(err)) ctx.subnetTable = null;
     throw err;
   }
   // SQL narrowed by index; the exact rule (case, first dot) is the core's, applied to what came back.
-  return rows.filter((row) => belongsTo(row, nodeName)).map(toInterfaceRow);
-}
-
-function belongsTo(row: NodeRowPacket, nodeName: string): boolean {
-  const stored = row.attached_node_name;
-  return typeof stored === 'string' && nodeNameMatches(stored, nodeName);
-}
-
-function toInterfaceRow(row: NodeRowPacket): InterfaceRow {
-  return {
-    id: row.id,
-    port_id: row.port_id,
-    subnet_id: row.subnet_id,
-    macaddress: row.macaddress,
-    attached_node_name: row.attached_node_name,
-    netplan_success: row.netplan_success,
-    address: row.address,
-    cidr: row.cidr,
-    mtu: row.mtu,
-  };
+  return splitNodeRows(rows, nodeName, ownedIds);
 }
 
 // The IN/LIKE prefilter keeps the index on attached_node_name usable (a function on the column would
-// not); it may return a little more than the exact rule, never less.
+// not); it may return a little more than the exact rule, never less. The rows owned files name come in
+// the same statement (by primary key), so a cycle still sends one SELECT.
 function nodeRowsQuery(
   nodeName: string,
+  ownedIds: readonly number[],
   withSubnets: boolean,
   filterDeleted: boolean,
-): { sql: string; values: string[] } {
+): { sql: string; values: unknown[] } {
   const short = shortName(nodeName);
   const cidr = withSubnets ? `COALESCE(mi.cidr, ${SUBNET_CIDR})` : 'mi.cidr';
   const deleted = filterDeleted ? ' AND mi.deleted_at IS NULL' : '';
+  const owned = ownedIds.length > 0 ? ' OR mi.id IN (?)' : '';
   const sql =
     'SELECT mi.id, mi.port_id, mi.subnet_id, mi.macaddress, mi.attached_node_name,' +
     // NULL has never been written by a controller we know of; it means "not configured" like 0.
     ' COALESCE(mi.netplan_success, 0) AS netplan_success,' +
     ` mi.address, ${cidr} AS cidr, mi.mtu` +
     ' FROM multi_interface mi' +
-    " WHERE (mi.attached_node_name IN (?, ?) OR mi.attached_node_name LIKE ? ESCAPE '!')" +
-    `${deleted} ORDER BY mi.id`;
-  return { sql, values: [nodeName, short, `${escapeLike(short)}.%`] };
+    " WHERE (mi.attached_node_name IN (?, ?) OR mi.attached_node_name LIKE ? ESCAPE '!'" +
+    `${owned})${deleted} ORDER BY mi.id`;
+  const values: unknown[] = [nodeName, short, `${escapeLike(short)}.%`];
+  return { sql, values: ownedIds.length > 0 ? [...values, [...ownedIds]] : values };
 }
 
 // A subquery, not a join: a multi_subnet without a unique subnet_id must not duplicate rows. When one

@@ -10,8 +10,8 @@
 import { readFile } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { AgentError } from '../core/errors.js';
-import { nodeNameMatches, shortName } from '../core/node-name.js';
-import type { InterfaceRow } from '../core/types.js';
+import { shortName } from '../core/node-name.js';
+import { splitNodeRows, type NodeRows } from './node-rows.js';
 import type { DesiredStore, StatusUpdate, StoreStats } from './store.js';
 import { packageFile } from '../package-files.js';
 
@@ -51,7 +51,7 @@ export function createSqliteStore(path: string, options: SqliteStoreOptions): De
   };
   // better-sqlite3 is synchronous; the port is async so both stores look the same to the agent.
   return {
-    rowsForNode: (nodeName) => settle(() => rowsForNode(ctx, nodeName)),
+    rowsForNode: (nodeName, ownedIds = []) => settle(() => rowsForNode(ctx, nodeName, ownedIds)),
     writeStatus: (updates) => settle(() => writeStatus(ctx, updates)),
     ping: () =>
       settle(() => {
@@ -87,9 +87,9 @@ export async function createSqliteDatabase(path: string): Promise<void> {
   }
 }
 
-function rowsForNode(ctx: Context, nodeName: string): InterfaceRow[] {
+function rowsForNode(ctx: Context, nodeName: string, ownedIds: readonly number[]): NodeRows {
   const withSubnets = subnetTableExists(ctx);
-  const query = nodeRowsQuery(nodeName, withSubnets, ctx.options.filterDeleted);
+  const query = nodeRowsQuery(nodeName, ownedIds, withSubnets, ctx.options.filterDeleted);
   let rows: Record<string, unknown>[];
   try {
     rows = run(
@@ -103,46 +103,30 @@ function rowsForNode(ctx: Context, nodeName: string): InterfaceRow[] {
     throw err;
   }
   // SQL narrowed (LIKE is case-insensitive for ASCII); the exact rule is the core's, applied here.
-  return rows.filter((row) => belongsTo(row, nodeName)).map(toInterfaceRow);
-}
-
-function belongsTo(row: Record<string, unknown>, nodeName: string): boolean {
-  const stored = row['attached_node_name'];
-  return typeof stored === 'string' && nodeNameMatches(stored, nodeName);
-}
-
-function toInterfaceRow(row: Record<string, unknown>): InterfaceRow {
-  return {
-    id: row['id'] as number,
-    port_id: row['port_id'],
-    subnet_id: row['subnet_id'],
-    macaddress: row['macaddress'],
-    attached_node_name: row['attached_node_name'],
-    netplan_success: row['netplan_success'] as number,
-    address: row['address'],
-    cidr: row['cidr'],
-    mtu: row['mtu'],
-  };
+  return splitNodeRows(rows, nodeName, ownedIds);
 }
 
 // SQLite compares with `=` case-sensitively but LIKE case-insensitively (ASCII), so both branches are
 // LIKE: the short name alone, or the short name and a domain. It may return more than the rule, never less.
+// The rows owned files name come in the same statement, by id.
 function nodeRowsQuery(
   nodeName: string,
+  ownedIds: readonly number[],
   withSubnets: boolean,
   filterDeleted: boolean,
-): { sql: string; values: string[] } {
+): { sql: string; values: (string | number)[] } {
   const short = escapeLike(shortName(nodeName));
   const cidr = withSubnets ? `COALESCE(mi.cidr, ${SUBNET_CIDR})` : 'mi.cidr';
   const deleted = filterDeleted ? ' AND mi.deleted_at IS NULL' : '';
+  const owned = ownedIds.length > 0 ? ` OR mi.id IN (${ownedIds.map(() => '?').join(', ')})` : '';
   const sql =
     'SELECT mi.id, mi.port_id, mi.subnet_id, mi.macaddress, mi.attached_node_name,' +
     ' COALESCE(mi.netplan_success, 0) AS netplan_success,' +
     ` mi.address, ${cidr} AS cidr, mi.mtu` +
     ' FROM multi_interface mi' +
-    " WHERE (mi.attached_node_name LIKE ? ESCAPE '!' OR mi.attached_node_name LIKE ? ESCAPE '!')" +
-    `${deleted} ORDER BY mi.id`;
-  return { sql, values: [short, `${short}.%`] };
+    " WHERE (mi.attached_node_name LIKE ? ESCAPE '!' OR mi.attached_node_name LIKE ? ESCAPE '!'" +
+    `${owned})${deleted} ORDER BY mi.id`;
+  return { sql, values: [short, `${short}.%`, ...ownedIds] };
 }
 
 // As in MySQL: a subquery so a non-unique multi_subnet never duplicates a row; ambiguous means NULL.

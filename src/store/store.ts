@@ -2,7 +2,9 @@
  * The desired-state store as the agent sees it: this node's rows in, `netplan_success` out.
  * A port with two implementations: MySQL/MariaDB (./mysql.ts) and an embedded store to follow.
  */
-import type { InterfaceRow } from '../core/types.js';
+import type { NodeRows } from './node-rows.js';
+
+export type { NodeRows } from './node-rows.js';
 
 /** One `netplan_success` value to write for one row. */
 export interface StatusUpdate {
@@ -20,11 +22,12 @@ export interface StoreStats {
 
 export interface DesiredStore {
   /**
-   * This node's rows, sorted by id, unvalidated. Exactly one SELECT per call in steady state.
-   * Rejects with a retryable AgentError ('db_connection' or 'db_query') when the rows could not be read:
-   * the caller must then keep the host as it is (a failed read is never an empty table).
+   * This node's rows, sorted by id, unvalidated, and where the rows `ownedIds` name are when they are
+   * not this node's (a row that is not returned at all is gone). Exactly one SELECT per call in steady
+   * state. Rejects with a retryable AgentError ('db_connection' or 'db_query') when the rows could not be
+   * read: the caller must then keep the host as it is (a failed read is never an empty table).
    */
-  rowsForNode(nodeName: string): Promise<InterfaceRow[]>;
+  rowsForNode(nodeName: string, ownedIds?: readonly number[]): Promise<NodeRows>;
   /**
    * Writes `netplan_success` for the given rows. The caller passes only rows whose value changes.
    * At most one UPDATE per distinct value; nothing at all for an empty list.

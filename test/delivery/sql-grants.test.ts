@@ -119,7 +119,7 @@ describe.skipIf(!available)('shipped SQL on a server that enforces privileges', 
 
   it("the agent's store reads its node's rows, with the subnet fallback, as that user", async () => {
     const store = openStore();
-    const rows = await store.rowsForNode('worker-1');
+    const rows = (await store.rowsForNode('worker-1')).rows;
     expect(rows.map((r) => [r.id, r.macaddress, r.cidr, r.mtu])).toEqual([
       [1, 'fa:16:3e:00:00:01', '192.168.10.0/24', 1500],
       [2, 'fa:16:3e:00:00:02', '10.20.0.0/16', 9000],
@@ -191,7 +191,7 @@ describe.skipIf(!available)('shipped SQL on a server that enforces privileges', 
     await insertRows(admin, many);
     await admin.query('ANALYZE TABLE multi_interface');
     await admin.query('TRUNCATE TABLE mysql.general_log');
-    const rows = await openStore().rowsForNode('node-7');
+    const rows = (await openStore().rowsForNode('node-7')).rows;
     expect(rows).toHaveLength(10);
 
     const sent = await agentQueries();
@@ -227,7 +227,7 @@ describe.skipIf(!available)('shipped SQL on a server that enforces privileges', 
     await insertRows(admin, [['p', 's', 'fa:16:3e:00:00:09', 'worker-9', '10.1.0.5', '10.1.0.0/24', 1500]]);
     await admin.query(`USE ${DATABASE}`);
     const store = openStore(other);
-    expect((await store.rowsForNode('worker-9')).map((r) => r.cidr)).toEqual(['10.1.0.0/24']);
+    expect(((await store.rowsForNode('worker-9')).rows).map((r) => r.cidr)).toEqual(['10.1.0.0/24']);
     await store.writeStatus([{ id: 1, success: 1 }]);
   });
 });

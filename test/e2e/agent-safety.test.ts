@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, expect, it, vi } from 'vitest';
-import { OWNERSHIP_HEADER, nameOfNetplanFile, parseNetplan } from '../../src/core/netplan.js';
+import { nameOfNetplanFile, parseNetplan } from '../../src/core/netplan.js';
+import { OWNERSHIP_HEADER } from '../../src/core/ownership.js';
 import { parseProm, valueOf, type Sample } from '../support/prom.js';
 import {
   agentCli,

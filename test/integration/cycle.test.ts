@@ -220,7 +220,7 @@ describe('cycle: a failed change backs off on its own', () => {
     expect(next.results.map((r) => (r.change.kind === 'remove' ? '' : r.change.nic.name))).toEqual([
       'multinic2',
     ]);
-    expect(next.held.has(ids[0]!)).toBe(true);
+    expect(next.deferred.has(ids[0]!)).toBe(true);
     expect(h.net.link(macOf(2))).toMatchObject({
       name: 'multinic2',
       ipv4: [{ ip: '10.0.2.10', prefix: 24 }],

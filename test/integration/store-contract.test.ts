@@ -106,7 +106,7 @@ describe.each([
   }
 
   async function ids(store: DesiredStore, node: string): Promise<number[]> {
-    return (await store.rowsForNode(node)).map((row) => row.id);
+    return ((await store.rowsForNode(node)).rows).map((row) => row.id);
   }
 
   beforeAll(() => subject.setUp());
@@ -177,7 +177,7 @@ describe.each([
       });
       const nulls = await subject.insertRow({ mtu: null, address: null, netplan_success: null });
       const bad = await subject.insertRow({ address: '1.2.3.4;reboot', cidr: 'not a cidr' });
-      const rows = await openStore().rowsForNode('worker-1');
+      const rows = (await openStore().rowsForNode('worker-1')).rows;
 
       expect(rows[0]).toMatchObject({
         id: jumbo,
@@ -210,7 +210,7 @@ describe.each([
 
     it('keeps a NULL cidr NULL when the table does not exist', async () => {
       await subject.insertRow({ subnet_id: subnet, cidr: null });
-      const [row] = await openStore().rowsForNode('worker-1');
+      const [row] = (await openStore().rowsForNode('worker-1')).rows;
       expect(row?.cidr).toBeNull();
     });
 
@@ -219,7 +219,7 @@ describe.each([
       const fromTable = await subject.insertRow({ subnet_id: subnet, cidr: null });
       const own = await subject.insertRow({ subnet_id: subnet, cidr: '192.168.7.0/24' });
       const unknownSubnet = await subject.insertRow({ cidr: null });
-      const rows = await openStore().rowsForNode('worker-1');
+      const rows = (await openStore().rowsForNode('worker-1')).rows;
       expect(rows.map((r) => [r.id, r.cidr])).toEqual([
         [fromTable, '10.20.0.0/16'],
         [own, '192.168.7.0/24'],
@@ -241,7 +241,7 @@ describe.each([
       ]);
       const same = await subject.insertRow({ subnet_id: 'same', cidr: null });
       const split = await subject.insertRow({ subnet_id: 'split', cidr: null });
-      const rows = await openStore().rowsForNode('worker-1');
+      const rows = (await openStore().rowsForNode('worker-1')).rows;
       expect(rows.map((r) => [r.id, r.cidr])).toEqual([
         [same, '10.1.0.0/16'],
         [split, null],
@@ -251,20 +251,20 @@ describe.each([
     it('ignores a multi_subnet table without the expected columns', async () => {
       await subject.exec('CREATE TABLE multi_subnet (id INT, network VARCHAR(18))');
       const id = await subject.insertRow({ cidr: null });
-      expect((await openStore().rowsForNode('worker-1')).map((r) => [r.id, r.cidr])).toEqual([[id, null]]);
+      expect(((await openStore().rowsForNode('worker-1')).rows).map((r) => [r.id, r.cidr])).toEqual([[id, null]]);
     });
 
     it('fails one call when the table disappears, then probes again and works without it', async () => {
       await subject.setSubnetTable([{ subnet_id: subnet, cidr: '10.20.0.0/16' }]);
       const id = await subject.insertRow({ subnet_id: subnet, cidr: null });
       const store = openStore();
-      expect((await store.rowsForNode('worker-1'))[0]?.cidr).toBe('10.20.0.0/16');
+      expect(((await store.rowsForNode('worker-1')).rows)[0]?.cidr).toBe('10.20.0.0/16');
 
       await subject.setSubnetTable(null);
       const err = await rejection(store.rowsForNode('worker-1'));
       expect(err.kind).toBe('db_query');
       expect(err.retryable).toBe(true);
-      expect((await store.rowsForNode('worker-1')).map((r) => [r.id, r.cidr])).toEqual([[id, null]]);
+      expect(((await store.rowsForNode('worker-1')).rows).map((r) => [r.id, r.cidr])).toEqual([[id, null]]);
     });
   });
 
@@ -272,12 +272,12 @@ describe.each([
     it('costs exactly one SELECT per call after the first', async () => {
       await subject.insertRow();
       const store = openStore();
-      await store.rowsForNode('worker-1');
+      (await store.rowsForNode('worker-1')).rows;
       const first = store.stats.selects;
       expect(first).toBeGreaterThanOrEqual(1);
-      await store.rowsForNode('worker-1');
+      (await store.rowsForNode('worker-1')).rows;
       expect(store.stats).toEqual({ selects: first + 1, updates: 0, connects: 1 });
-      await store.rowsForNode('worker-1.novalocal');
+      (await store.rowsForNode('worker-1.novalocal')).rows;
       expect(store.stats).toEqual({ selects: first + 2, updates: 0, connects: 1 });
     });
 
@@ -307,7 +307,7 @@ describe.each([
         [1, 1, 0],
       );
       expect(await subject.readStatus(untouched)).toBe(0);
-      expect((await store.rowsForNode('worker-1')).map((r) => r.netplan_success)).toEqual([1, 1, 0, 0]);
+      expect(((await store.rowsForNode('worker-1')).rows).map((r) => r.netplan_success)).toEqual([1, 1, 0, 0]);
     });
 
     it('sends one UPDATE when every row gets the same value, the last entry of an id winning', async () => {
@@ -377,7 +377,7 @@ describe.each([
     it('rejects calls after close with db_connection', async () => {
       await subject.insertRow();
       const store = subject.open();
-      await store.rowsForNode('worker-1');
+      (await store.rowsForNode('worker-1')).rows;
       await store.close();
       const err = await rejection(store.rowsForNode('worker-1'));
       expect(err.kind).toBe('db_connection');
@@ -392,7 +392,7 @@ describe('the agent picks the store its settings name (createStore)', () => {
       const id = db.insertRow();
       const shared = { filterDeleted: true, queryTimeoutMs: 1_000 };
       const store = await createStore({ kind: 'sqlite', path: db.path, ...shared });
-      expect((await store.rowsForNode('worker-1')).map((r) => r.id)).toEqual([id]);
+      expect(((await store.rowsForNode('worker-1')).rows).map((r) => r.id)).toEqual([id]);
       await store.close();
 
       const missing = await createStore({ kind: 'sqlite', path: `${db.path}.typo`, ...shared });

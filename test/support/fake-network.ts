@@ -2,7 +2,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { dirname, join } from 'node:path';
 import { AgentError } from '../../src/core/errors.js';
 import { parseCidr, sameCidr } from '../../src/core/ipv4.js';
-import { isOwned, parseNetplan } from '../../src/core/netplan.js';
+import { parseNetplan } from '../../src/core/netplan.js';
+import { isOwned } from '../../src/core/ownership.js';
 import type { LiveLink } from '../../src/core/types.js';
 import { createRunner, type CommandRunner, type Exit, type LongRunning } from '../../src/host/exec.js';
 

@@ -1,4 +1,5 @@
 import { renderNetplan, netplanPath, parseNetplan } from '../../src/core/netplan.js';
+import { readOwnership } from '../../src/core/ownership.js';
 import type { InterfaceRow, LiveLink, NicConfig, Observed, OwnedFile } from '../../src/core/types.js';
 
 /** MAC of the n-th test NIC (fa:16:3e is OpenStack's prefix). */
@@ -31,9 +32,16 @@ export function configOf(n: number, overrides: Partial<NicConfig> = {}): NicConf
   };
 }
 
-export function ownedFile(config: NicConfig, name = config.name): OwnedFile {
-  const content = renderNetplan(config);
-  return { path: netplanPath(name), name, config: parseNetplan(content), content };
+/** The row id rowOf(n) gives the NIC configOf(n) names `multinic<n>`: n + 1. */
+export function rowIdOf(name: string): number {
+  return Number(name.slice('multinic'.length)) + 1;
+}
+
+/** An owned file as the agent writes it now (format 2, naming its row). */
+export function ownedFile(config: NicConfig, name = config.name, rowId = rowIdOf(name)): OwnedFile {
+  const content = renderNetplan(config, rowId);
+  const owner = readOwnership(content) ?? { format: 0, rowId: null };
+  return { path: netplanPath(name), name, config: parseNetplan(content), content, ...owner };
 }
 
 export function linkOf(config: NicConfig, overrides: Partial<LiveLink> = {}): LiveLink {

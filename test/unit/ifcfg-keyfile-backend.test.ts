@@ -61,9 +61,9 @@ function backend(format: 'ifcfg' | 'keyfile', root: string, runner: CommandRunne
 const DIR = 'etc/sysconfig/network-scripts';
 
 describe('ifcfg backend: scan, drift and validation on files', () => {
-  const owned = renderIfcfg(configOf(0));
-  const edited = renderIfcfg(configOf(1)).replace('IPADDR="10.0.1.10"', 'IPADDR="10.0.1.99"');
-  const injected = renderIfcfg(configOf(3)).replace('MTU="1500"', 'MTU="$(reboot)"');
+  const owned = renderIfcfg(configOf(0), 1);
+  const edited = renderIfcfg(configOf(1), 2).replace('IPADDR="10.0.1.10"', 'IPADDR="10.0.1.99"');
+  const injected = renderIfcfg(configOf(3), 4).replace('MTU="1500"', 'MTU="$(reboot)"');
   const files = {
     'ifcfg-multinic0': owned,
     'ifcfg-multinic1': edited,
@@ -109,7 +109,7 @@ describe('ifcfg backend: scan, drift and validation on files', () => {
     const good = [0, 1].map((n) => ({
       path: nm.pathOf(`multinic${n}`),
       name: `multinic${n}`,
-      content: nm.render(configOf(n)),
+      content: nm.render(configOf(n), n + 1),
     }));
     expect(await nm.validate(good)).toEqual({ ok: true });
     const bad = { path: nm.pathOf('multinic3'), name: 'multinic3', content: injected };
@@ -140,7 +140,7 @@ describe.skipIf(!haveTool('/usr/bin/nmcli'))(
         const files = [0, 1, 2].map((n) => ({
           path: nm.pathOf(`multinic${n}`),
           name: `multinic${n}`,
-          content: renderKeyfile(configOf(n, n === 2 ? { address: null, mtu: 9000 } : {})),
+          content: renderKeyfile(configOf(n, n === 2 ? { address: null, mtu: 9000 } : {}), n + 1),
         }));
         expect(await nm.validate(files)).toEqual({ ok: true });
         expect(runner.spawned).toBe(3);

@@ -20,9 +20,9 @@ const PAYLOADS: [string, string][] = [
 ];
 
 /** The error a renderer throws for the config (it must throw one). */
-function renderFailure(render: (config: NicConfig) => string, config: NicConfig): AgentError {
+function renderFailure(render: (config: NicConfig, rowId: number) => string, config: NicConfig): AgentError {
   try {
-    render(config);
+    render(config, 1);
   } catch (err) {
     if (err instanceof AgentError) return err;
     throw err;
@@ -78,8 +78,8 @@ describe('a MAC in dash form', () => {
     const [change] = plan([...rows, row], observed).changes;
     expect(change).toMatchObject({ kind: 'create', nic: { mac: macOf(3), name: 'multinic0' } });
     if (change === undefined || change.kind === 'remove') throw new Error('no create');
-    const ifcfg = renderIfcfg(change.nic);
-    const keyfile = renderKeyfile(change.nic);
+    const ifcfg = renderIfcfg(change.nic, 7);
+    const keyfile = renderKeyfile(change.nic, 7);
     expect(ifcfg).toContain(`HWADDR="${macOf(3)}"\n`);
     expect(keyfile).toContain(`mac-address=${macOf(3)}\n`);
     for (const text of [ifcfg, keyfile]) expect(text).not.toMatch(/fa-16|FA-16|FA:16/);

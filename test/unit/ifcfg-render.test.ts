@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AgentError } from '../../src/core/errors.js';
 import { ifcfgPath, nameOfIfcfgFile, parseIfcfg, renderIfcfg } from '../../src/core/ifcfg.js';
-import { isOwned } from '../../src/core/netplan.js';
+import { isOwned } from '../../src/core/ownership.js';
 import type { NicConfig } from '../../src/core/types.js';
 import { haveTool } from '../support/require-tool.js';
 
@@ -36,7 +36,7 @@ const goldenPath = (label: string) => join(GOLDEN, `${label}.ifcfg`);
 
 describe('ifcfg renderer: golden files', () => {
   it.each(Object.entries(cases))('%s matches its golden file and parses back', (label, config) => {
-    const rendered = renderIfcfg(config);
+    const rendered = renderIfcfg(config, 7);
     if (process.env.UPDATE_GOLDEN === '1') writeFileSync(goldenPath(label), rendered);
     expect(rendered).toBe(readFileSync(goldenPath(label), 'utf8'));
     expect(isOwned(rendered)).toBe(true);
@@ -57,7 +57,7 @@ describe('ifcfg renderer: golden files', () => {
         .split('\n')
         .filter((line) => /^[A-Z]/.test(line))
         .map((line) => line.split('=')[0]);
-    expect(keys(renderIfcfg(cases['address-24']!))).toEqual([
+    expect(keys(renderIfcfg(cases['address-24']!, 7))).toEqual([
       'DEVICE',
       'NAME',
       'TYPE',
@@ -68,7 +68,7 @@ describe('ifcfg renderer: golden files', () => {
       'MTU',
       'HWADDR',
     ]);
-    expect(keys(renderIfcfg(cases['link-only']!))).not.toContain('IPADDR');
+    expect(keys(renderIfcfg(cases['link-only']!, 7))).not.toContain('IPADDR');
   });
 });
 
@@ -140,9 +140,9 @@ describe('ifcfg renderer: refuses what it must not write', () => {
     ['mtu not an integer', { mtu: 1500.5 }],
   ])('%s', (_label, overrides) => {
     const config: NicConfig = { ...cases['address-24']!, ...overrides };
-    expect(() => renderIfcfg(config)).toThrow(AgentError);
+    expect(() => renderIfcfg(config, 7)).toThrow(AgentError);
     try {
-      renderIfcfg(config);
+      renderIfcfg(config, 7);
     } catch (err) {
       expect((err as AgentError).kind).toBe('render');
     }
@@ -159,7 +159,7 @@ describe('ifcfg file names and parsing', () => {
     expect(nameOfIfcfgFile('.ifcfg-multinic3.multinic-tmp')).toBeNull();
   });
 
-  const golden = renderIfcfg(cases['address-24']!);
+  const golden = renderIfcfg(cases['address-24']!, 7);
   it.each([
     ['a command substitution', golden.replace('MTU="1500"', 'MTU="$(id)"')],
     ['a backtick', golden.replace('MTU="1500"', 'MTU=`id`')],

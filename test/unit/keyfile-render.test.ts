@@ -11,7 +11,7 @@ import {
   readKeyfile,
   renderKeyfile,
 } from '../../src/core/keyfile.js';
-import { isOwned } from '../../src/core/netplan.js';
+import { isOwned } from '../../src/core/ownership.js';
 import type { NicConfig } from '../../src/core/types.js';
 import { haveTool } from '../support/require-tool.js';
 
@@ -43,7 +43,7 @@ const goldenPath = (label: string) => join(GOLDEN, `${label}.nmconnection`);
 
 describe('keyfile renderer: golden files', () => {
   it.each(Object.entries(cases))('%s matches its golden file and parses back', (label, config) => {
-    const rendered = renderKeyfile(config);
+    const rendered = renderKeyfile(config, 7);
     if (process.env.UPDATE_GOLDEN === '1') writeFileSync(goldenPath(label), rendered);
     expect(rendered).toBe(readFileSync(goldenPath(label), 'utf8'));
     expect(isOwned(rendered)).toBe(true);
@@ -61,7 +61,7 @@ describe('keyfile renderer: golden files', () => {
   it('writes the agreed groups and keys: matched by MAC, manual IPv4 or none, MTU, IPv6 disabled', () => {
     const groups = (config: NicConfig) =>
       Object.fromEntries(
-        [...(readKeyfile(renderKeyfile(config)) ?? [])].map(([group, keys]) => [
+        [...(readKeyfile(renderKeyfile(config, 7)) ?? [])].map(([group, keys]) => [
           group,
           Object.fromEntries(keys),
         ]),
@@ -130,9 +130,9 @@ describe('keyfile renderer: refuses what it must not write', () => {
     ['mtu 65536', { mtu: 65536 }],
   ])('%s', (_label, overrides) => {
     const config: NicConfig = { ...cases['address-24']!, ...overrides };
-    expect(() => renderKeyfile(config)).toThrow(AgentError);
+    expect(() => renderKeyfile(config, 7)).toThrow(AgentError);
     try {
-      renderKeyfile(config);
+      renderKeyfile(config, 7);
     } catch (err) {
       expect((err as AgentError).kind).toBe('render');
     }
@@ -148,7 +148,7 @@ describe('keyfile names and parsing', () => {
     expect(nameOfKeyfile('.multinic3.nmconnection.multinic-tmp')).toBeNull();
   });
 
-  const golden = renderKeyfile(cases['address-24']!);
+  const golden = renderKeyfile(cases['address-24']!, 7);
   it.each([
     ['an unknown key', golden.replace('autoconnect=true', 'autoconnect=true\nuuid=1')],
     ['an unknown group', `${golden}\n[proxy]\n`],

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AgentError } from '../../src/core/errors.js';
+import { isOwned } from '../../src/core/ownership.js';
 import {
-  isOwned,
   nameOfNetplanFile,
   netplanPath,
   parseNetplan,
@@ -40,7 +40,7 @@ const cases: Record<string, NicConfig> = {
 
 describe('netplan renderer: golden files', () => {
   it.each(Object.entries(cases))('%s matches its golden file and parses back', (label, config) => {
-    const rendered = renderNetplan(config);
+    const rendered = renderNetplan(config, 7);
     const goldenPath = join(GOLDEN, `${label}.yaml`);
     if (process.env.UPDATE_GOLDEN === '1') writeFileSync(goldenPath, rendered);
     expect(rendered).toBe(readFileSync(goldenPath, 'utf8'));
@@ -67,7 +67,7 @@ describe('netplan renderer: refuses what it must not write', () => {
     ['mtu 67', { mtu: 67 }],
   ])('%s', (_label, overrides) => {
     const config: NicConfig = { ...cases['address-24']!, ...overrides };
-    expect(() => renderNetplan(config)).toThrow(AgentError);
+    expect(() => renderNetplan(config, 7)).toThrow(AgentError);
   });
 });
 
@@ -83,19 +83,19 @@ describe('netplan file names and parsing', () => {
     ['bad YAML', 'network: [\n'],
     [
       'extra key',
-      renderNetplan(cases['address-24']!).replace('      mtu: 1500', '      mtu: 1500\n      dhcp4: true'),
+      renderNetplan(cases['address-24']!, 7).replace('      mtu: 1500', '      mtu: 1500\n      dhcp4: true'),
     ],
-    ['two addresses', renderNetplan(cases['address-24']!).replace('"]', '", "10.0.0.2/24"]')],
+    ['two addresses', renderNetplan(cases['address-24']!, 7).replace('"]', '", "10.0.0.2/24"]')],
     [
       'key differs from set-name',
-      renderNetplan(cases['address-24']!).replace('set-name: multinic0', 'set-name: x'),
+      renderNetplan(cases['address-24']!, 7).replace('set-name: multinic0', 'set-name: x'),
     ],
-    ['no mtu', renderNetplan(cases['address-24']!).replace('      mtu: 1500\n', '')],
+    ['no mtu', renderNetplan(cases['address-24']!, 7).replace('      mtu: 1500\n', '')],
   ])('returns null for a file not in the agent shape: %s', (_label, content) => {
     expect(parseNetplan(content)).toBeNull();
   });
   it('reads a hand-edited address as the new address (drift, not garbage)', () => {
-    const edited = renderNetplan(cases['address-24']!).replace('192.168.1.100/24', '192.168.1.101/25');
+    const edited = renderNetplan(cases['address-24']!, 7).replace('192.168.1.100/24', '192.168.1.101/25');
     expect(parseNetplan(edited)?.address).toEqual({ ip: '192.168.1.101', prefix: 25 });
   });
 });

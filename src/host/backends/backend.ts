@@ -25,7 +25,8 @@ export interface Backend {
   readonly kind: BackendKind;
   /** Host path of the file for `multinicN`. */
   pathOf(name: string): string;
-  render(config: NicConfig): string;
+  /** The file for `config`, its header naming row `rowId` as the owner. */
+  render(config: NicConfig, rowId: number): string;
   scan(): Promise<OwnedScan>;
   /**
    * Checks the complete set of agent files as they will be after the change, with the OS's own tool,

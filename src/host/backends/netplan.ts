@@ -2,12 +2,12 @@ import { posix } from 'node:path';
 import { AgentError } from '../../core/errors.js';
 import {
   NETPLAN_DIR,
-  isOwned,
   nameOfNetplanFile,
   netplanPath,
   parseNetplan,
   renderNetplan,
 } from '../../core/netplan.js';
+import { readOwnership } from '../../core/ownership.js';
 import type { NicConfig, OwnedFile } from '../../core/types.js';
 import type { CommandRunner, Exit } from '../exec.js';
 import type { HostFs } from '../host-fs.js';
@@ -65,11 +65,12 @@ export function createNetplanBackend(options: NetplanOptions): Backend {
       const path = posix.join(NETPLAN_DIR, entry);
       const content = await fs.readText(path);
       if (content === null) continue;
-      if (!isOwned(content)) {
+      const owner = readOwnership(content);
+      if (owner === null) {
         reservedNames.push(name);
         continue;
       }
-      files.push({ path, name, config: parseOnce(content, seen), content });
+      files.push({ path, name, config: parseOnce(content, seen), content, ...owner });
     }
     parsed = seen;
     return { files, reservedNames };

@@ -10,7 +10,7 @@ import {
   renderKeyfile,
   type KeyfileMeaning,
 } from '../../core/keyfile.js';
-import { isOwned } from '../../core/netplan.js';
+import { readOwnership } from '../../core/ownership.js';
 import type { LiveLink, NicConfig, OwnedFile } from '../../core/types.js';
 import type { CommandRunner } from '../exec.js';
 import type { HostFs } from '../host-fs.js';
@@ -38,7 +38,7 @@ interface FileFormat {
   dir: string;
   pathOf: (name: string) => string;
   nameOf: (fileName: string) => string | null;
-  render: (config: NicConfig) => string;
+  render: (config: NicConfig, rowId: number) => string;
   parse: (content: string) => NicConfig | null;
 }
 
@@ -114,11 +114,12 @@ export function createNetworkManagerBackend(options: NetworkManagerOptions): Bac
       const path = posix.join(format.dir, entry);
       const content = await fs.readText(path);
       if (content === null) continue;
-      if (!isOwned(content)) {
+      const owner = readOwnership(content);
+      if (owner === null) {
         reservedNames.push(name);
         continue;
       }
-      files.push({ path, name, config: format.parse(content), content });
+      files.push({ path, name, config: format.parse(content), content, ...owner });
     }
     return { files, reservedNames };
   }
