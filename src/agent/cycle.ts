@@ -131,7 +131,13 @@ async function reconcile(deps: CycleDeps, state: CycleState): Promise<CycleRepor
   const applyStart = deps.now();
   const results = apply.length === 0 ? [] : await applyTransaction(deps, apply, observed.files);
   const applySeconds = (deps.now() - applyStart) / 1000;
-  state.failedChanges = rememberFailed(state.failedChanges, deferred, results, cycle, deps.maxRetryWaitCycles);
+  state.failedChanges = rememberFailed(
+    state.failedChanges,
+    deferred,
+    results,
+    cycle,
+    deps.maxRetryWaitCycles,
+  );
   const heldIds = new Set(decided.held.map((nic) => nic.rowId));
   const reports = decided.rows.map((outcome) => rowReport(outcome, results, state.failedChanges, heldIds));
   const statusUpdates = changedStatuses(rows, reports);

@@ -244,8 +244,7 @@ export function instrumentStore(store: DesiredStore, metrics: Metrics, now: () =
     }
   }
   return {
-    rowsForNode: (nodeName, ownedIds) =>
-      timed('select_rows', () => store.rowsForNode(nodeName, ownedIds)),
+    rowsForNode: (nodeName, ownedIds) => timed('select_rows', () => store.rowsForNode(nodeName, ownedIds)),
     writeStatus: (updates) =>
       updates.length === 0
         ? store.writeStatus(updates)

@@ -97,7 +97,8 @@ function compare(nic: NamedNic, file: OwnedFile | undefined, link: LiveLink): Ch
   const liveDrifts = liveDriftsOf(nic, link);
   const ownerDrift = file.rowId !== nic.id;
   const owner: DriftType[] = ownerDrift ? ['owner'] : [];
-  if (fileDrifts.length > 0) return { kind: 'update', nic, previous: file, drifts: [...fileDrifts, ...owner] };
+  if (fileDrifts.length > 0)
+    return { kind: 'update', nic, previous: file, drifts: [...fileDrifts, ...owner] };
   // A link to re-apply while the header is stale: one update brings the file and the link in line.
   if (ownerDrift && liveDrifts.length > 0)
     return { kind: 'update', nic, previous: file, drifts: [...liveDrifts, ...owner] };
@@ -165,10 +166,14 @@ function fateOf(file: OwnedFile, context: FateContext): Fate {
 /** Files of format 1 carry no row id: the row is the lowest id with the file's MAC, if any. */
 function fateByMac(file: OwnedFile, context: FateContext): Fate {
   const mac = file.config?.mac;
-  const claim = [...context.rows].sort((a, b) => a.id - b.id).find((row) => mac !== undefined && rowMac(row) === mac);
+  const claim = [...context.rows]
+    .sort((a, b) => a.id - b.id)
+    .find((row) => mac !== undefined && rowMac(row) === mac);
   if (claim !== undefined) {
     const rejection = context.rejected.find((candidate) => candidate.id === claim.id);
-    return rejection === undefined ? { kind: 'orphan' } : { kind: 'hold', rowId: claim.id, reason: rejection.problem.reason };
+    return rejection === undefined
+      ? { kind: 'orphan' }
+      : { kind: 'hold', rowId: claim.id, reason: rejection.problem.reason };
   }
   const unreadable = context.rows.find((row) => rowMac(row) === null);
   if (unreadable !== undefined) {

@@ -227,7 +227,7 @@ describe.skipIf(!available)('shipped SQL on a server that enforces privileges', 
     await insertRows(admin, [['p', 's', 'fa:16:3e:00:00:09', 'worker-9', '10.1.0.5', '10.1.0.0/24', 1500]]);
     await admin.query(`USE ${DATABASE}`);
     const store = openStore(other);
-    expect(((await store.rowsForNode('worker-9')).rows).map((r) => r.cidr)).toEqual(['10.1.0.0/24']);
+    expect((await store.rowsForNode('worker-9')).rows.map((r) => r.cidr)).toEqual(['10.1.0.0/24']);
     await store.writeStatus([{ id: 1, success: 1 }]);
   });
 });

@@ -106,7 +106,7 @@ describe.each([
   }
 
   async function ids(store: DesiredStore, node: string): Promise<number[]> {
-    return ((await store.rowsForNode(node)).rows).map((row) => row.id);
+    return (await store.rowsForNode(node)).rows.map((row) => row.id);
   }
 
   beforeAll(() => subject.setUp());
@@ -251,20 +251,22 @@ describe.each([
     it('ignores a multi_subnet table without the expected columns', async () => {
       await subject.exec('CREATE TABLE multi_subnet (id INT, network VARCHAR(18))');
       const id = await subject.insertRow({ cidr: null });
-      expect(((await openStore().rowsForNode('worker-1')).rows).map((r) => [r.id, r.cidr])).toEqual([[id, null]]);
+      expect((await openStore().rowsForNode('worker-1')).rows.map((r) => [r.id, r.cidr])).toEqual([
+        [id, null],
+      ]);
     });
 
     it('fails one call when the table disappears, then probes again and works without it', async () => {
       await subject.setSubnetTable([{ subnet_id: subnet, cidr: '10.20.0.0/16' }]);
       const id = await subject.insertRow({ subnet_id: subnet, cidr: null });
       const store = openStore();
-      expect(((await store.rowsForNode('worker-1')).rows)[0]?.cidr).toBe('10.20.0.0/16');
+      expect((await store.rowsForNode('worker-1')).rows[0]?.cidr).toBe('10.20.0.0/16');
 
       await subject.setSubnetTable(null);
       const err = await rejection(store.rowsForNode('worker-1'));
       expect(err.kind).toBe('db_query');
       expect(err.retryable).toBe(true);
-      expect(((await store.rowsForNode('worker-1')).rows).map((r) => [r.id, r.cidr])).toEqual([[id, null]]);
+      expect((await store.rowsForNode('worker-1')).rows.map((r) => [r.id, r.cidr])).toEqual([[id, null]]);
     });
   });
 
@@ -272,12 +274,12 @@ describe.each([
     it('costs exactly one SELECT per call after the first', async () => {
       await subject.insertRow();
       const store = openStore();
-      (await store.rowsForNode('worker-1')).rows;
+      await store.rowsForNode('worker-1');
       const first = store.stats.selects;
       expect(first).toBeGreaterThanOrEqual(1);
-      (await store.rowsForNode('worker-1')).rows;
+      await store.rowsForNode('worker-1');
       expect(store.stats).toEqual({ selects: first + 1, updates: 0, connects: 1 });
-      (await store.rowsForNode('worker-1.novalocal')).rows;
+      await store.rowsForNode('worker-1.novalocal');
       expect(store.stats).toEqual({ selects: first + 2, updates: 0, connects: 1 });
     });
 
@@ -307,7 +309,7 @@ describe.each([
         [1, 1, 0],
       );
       expect(await subject.readStatus(untouched)).toBe(0);
-      expect(((await store.rowsForNode('worker-1')).rows).map((r) => r.netplan_success)).toEqual([1, 1, 0, 0]);
+      expect((await store.rowsForNode('worker-1')).rows.map((r) => r.netplan_success)).toEqual([1, 1, 0, 0]);
     });
 
     it('sends one UPDATE when every row gets the same value, the last entry of an id winning', async () => {
@@ -377,7 +379,7 @@ describe.each([
     it('rejects calls after close with db_connection', async () => {
       await subject.insertRow();
       const store = subject.open();
-      (await store.rowsForNode('worker-1')).rows;
+      await store.rowsForNode('worker-1');
       await store.close();
       const err = await rejection(store.rowsForNode('worker-1'));
       expect(err.kind).toBe('db_connection');
@@ -392,7 +394,7 @@ describe('the agent picks the store its settings name (createStore)', () => {
       const id = db.insertRow();
       const shared = { filterDeleted: true, queryTimeoutMs: 1_000 };
       const store = await createStore({ kind: 'sqlite', path: db.path, ...shared });
-      expect(((await store.rowsForNode('worker-1')).rows).map((r) => r.id)).toEqual([id]);
+      expect((await store.rowsForNode('worker-1')).rows.map((r) => r.id)).toEqual([id]);
       await store.close();
 
       const missing = await createStore({ kind: 'sqlite', path: `${db.path}.typo`, ...shared });

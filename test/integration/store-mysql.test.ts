@@ -22,7 +22,7 @@ function openStore(overrides: Partial<StoreSettings> = {}): DesiredStore {
 }
 
 async function ids(store: DesiredStore, node: string): Promise<number[]> {
-  return ((await store.rowsForNode(node)).rows).map((row) => row.id);
+  return (await store.rowsForNode(node)).rows.map((row) => row.id);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<AgentError> {
@@ -78,7 +78,7 @@ describe('connections between cycles', () => {
   it('holds no connection after idle(), and opens one again for the next cycle', async () => {
     await db.insertRow();
     const store = openStore();
-    (await store.rowsForNode('worker-1')).rows;
+    await store.rowsForNode('worker-1');
     await store.writeStatus([{ id: 1, success: 1 }]);
     expect(await serverConnections()).toBe(1);
     await store.idle();
@@ -91,9 +91,9 @@ describe('connections between cycles', () => {
 
   it('keeps its connection between cycles with DB_KEEP_CONNECTION', async () => {
     const store = openStore({ keepConnection: true });
-    (await store.rowsForNode('worker-1')).rows;
+    await store.rowsForNode('worker-1');
     await store.idle();
-    (await store.rowsForNode('worker-1')).rows;
+    await store.rowsForNode('worker-1');
     expect(await serverConnections()).toBe(1);
     expect(store.stats.connects).toBe(1);
   });
@@ -136,7 +136,7 @@ describe('failures', () => {
   it('times out a blocked SELECT, frees the server thread, and works once the lock is gone', async () => {
     const id = await db.insertRow();
     const store = openStore({ queryTimeoutMs: 300 });
-    (await store.rowsForNode('worker-1')).rows;
+    await store.rowsForNode('worker-1');
     const locker = await connect();
     try {
       await locker.query('LOCK TABLES multi_interface WRITE');
@@ -202,7 +202,7 @@ describe('close', () => {
     const before = sockets();
     const id = await db.insertRow();
     const store = createMysqlStore(db.settings);
-    (await store.rowsForNode('worker-1')).rows;
+    await store.rowsForNode('worker-1');
     await Promise.all([store.writeStatus([{ id, success: 1 }]), store.ping()]);
     expect(sockets()).toBeGreaterThan(before);
 
@@ -226,7 +226,9 @@ describe('sql/grant.sql', () => {
     try {
       await db.admin.query(grants);
       const store = openStore({ user, password });
-      expect(((await store.rowsForNode('worker-1')).rows).map((r) => [r.id, r.cidr])).toEqual([[id, '10.9.0.0/16']]);
+      expect((await store.rowsForNode('worker-1')).rows.map((r) => [r.id, r.cidr])).toEqual([
+        [id, '10.9.0.0/16'],
+      ]);
       await store.writeStatus([{ id, success: 1 }]);
       expect(await db.readStatus(id)).toBe(1);
 

@@ -5,12 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AgentError } from '../../src/core/errors.js';
 import { isOwned } from '../../src/core/ownership.js';
-import {
-  nameOfNetplanFile,
-  netplanPath,
-  parseNetplan,
-  renderNetplan,
-} from '../../src/core/netplan.js';
+import { nameOfNetplanFile, netplanPath, parseNetplan, renderNetplan } from '../../src/core/netplan.js';
 import type { NicConfig } from '../../src/core/types.js';
 import { haveTool } from '../support/require-tool.js';
 

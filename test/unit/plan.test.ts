@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { plan } from '../../src/core/plan.js';
-import type { Change, InterfaceRow, Observed, Plan } from '../../src/core/types.js';
+import type { Change, InterfaceRow, Observed, Plan, RowElsewhere } from '../../src/core/types.js';
 import { configOf, inSync, linkOf, macOf, ownedFile, rowOf } from '../support/fixtures.js';
 
 type Mutate = (rows: InterfaceRow[], observed: Observed) => void;
@@ -225,5 +225,223 @@ describe('plan: rows that must not be configured', () => {
       o.orphanCandidates = ['multinic5'];
     });
     expect(summary(result.changes)).toEqual(['remove multinic5 orphan']);
+  });
+});
+
+/** The plan of a host in sync with 3 NICs after `mutate`, also on the second sight (orphan debounce). */
+function bothSights(mutate: Mutate, elsewhere: RowElsewhere[] = [], count = 3): Plan[] {
+  const first = inSync(count);
+  mutate(first.rows, first.observed);
+  const firstPlan = plan(first.rows, first.observed, elsewhere);
+  const second = inSync(count);
+  mutate(second.rows, second.observed);
+  second.observed.orphanCandidates = firstPlan.orphanCandidates.concat(
+    second.observed.files.map((file) => file.name),
+  );
+  return [firstPlan, plan(second.rows, second.observed, elsewhere)];
+}
+
+describe('plan: a row that turns bad holds the NIC it configured (never an orphan)', () => {
+  it.each<[string, Mutate, string]>([
+    ['invalid MAC', (rows) => (rows[1]!.macaddress = 'zz:zz:zz:zz:zz:zz'), 'invalid MAC'],
+    ['MAC NULL', (rows) => (rows[1]!.macaddress = null), 'MAC is missing'],
+    ['invalid address', (rows) => (rows[1]!.address = '10.0.1.500'), 'invalid address'],
+    ['address outside its network', (rows) => (rows[1]!.address = '10.9.9.9'), 'outside network'],
+    ['invalid cidr', (rows) => (rows[1]!.cidr = '10.0.1.0/33'), 'invalid network'],
+    ['invalid MTU', (rows) => (rows[1]!.mtu = 0), 'invalid MTU'],
+    ['port_id NULL', (rows) => (rows[1]!.port_id = null), 'missing'],
+    ['duplicate MAC (row 1 has it)', (rows) => (rows[1]!.macaddress = macOf(0)), 'row 1 has the same MAC'],
+    [
+      'duplicate address (row 1 has it)',
+      (rows) => Object.assign(rows[1]!, { address: '10.0.0.10', cidr: '10.0.0.0/24' }),
+      'row 1 has the same address',
+    ],
+    [
+      'protected (the default-route NIC)',
+      (rows) => (rows[1]!.macaddress = 'fa:16:3e:ff:ff:00'),
+      'protected: eth0',
+    ],
+    ['a new MAC not on the host yet', (rows) => (rows[1]!.macaddress = macOf(7)), 'waiting for NIC'],
+    [
+      'a query that returned no columns but the id',
+      (rows) => (rows[1] = { id: 2 } as unknown as InterfaceRow),
+      'MAC is missing',
+    ],
+  ])('%s: no change, multinic1 held with the reason, on first and second sight', (_label, mutate, reason) => {
+    for (const result of bothSights(mutate)) {
+      expect(summary(result.changes)).toEqual([]);
+      expect(result.orphanCandidates).toEqual([]);
+      expect(result.held.map((h) => [h.file.name, h.rowId])).toEqual([['multinic1', 2]]);
+      expect(result.held[0]?.reason).toContain(reason);
+      expect(result.rows.find((r) => r.id === 2)?.state).toBe('rejected');
+    }
+  });
+
+  it('capacity: a converged row whose new MAC finds no free name holds its old NIC', () => {
+    const { rows, observed } = inSync(10);
+    rows[4]!.macaddress = macOf(20);
+    observed.links.push({ name: 'ens20', mac: macOf(20), mtu: 1500, ipv4: [] });
+    observed.orphanCandidates = ['multinic4'];
+    const result = plan(rows, observed);
+    expect(result.changes).toEqual([]);
+    expect(result.held.map((h) => [h.file.name, h.rowId])).toEqual([['multinic4', 5]]);
+    expect(result.held[0]?.reason).toContain('capacity');
+  });
+
+  it('the row fixed again: in sync, nothing held, nothing to apply', () => {
+    const result = planWith((rows) => (rows[1]!.macaddress = 'FA-16-3E-00-00-01'));
+    expect(result.changes).toEqual([]);
+    expect(result.held).toEqual([]);
+  });
+
+  it('duplicate address: the lower id wins even when it is itself invalid', () => {
+    const result = planWith((rows) => {
+      rows[0]!.mtu = 0;
+      rows[1]!.address = '10.0.0.10';
+      rows[1]!.cidr = '10.0.0.0/24';
+    });
+    expect(result.rows.find((r) => r.id === 2)).toMatchObject({
+      state: 'rejected',
+      problem: { kind: 'duplicate', field: 'address', winnerId: 1 },
+    });
+    expect(result.held.map((h) => h.rowId)).toEqual([1, 2]);
+  });
+});
+
+describe('plan: only a row that is gone removes (item 3 and 4 of issue 12)', () => {
+  const gone: Mutate = (rows) => rows.splice(1, 1);
+  it.each<[string, Mutate, RowElsewhere[], string[], string[]]>([
+    ['row deleted (not returned)', gone, [], ['multinic1'], ['remove multinic1 orphan']],
+    [
+      'row moved to another node, its NIC gone from the host',
+      (rows, o) => {
+        gone(rows, o);
+        o.links = o.links.filter((l) => l.name !== 'multinic1');
+      },
+      [{ id: 2, node: 'worker-2' }],
+      ['multinic1'],
+      ['remove multinic1 orphan'],
+    ],
+    [
+      'row attached to no node, its NIC gone from the host',
+      (rows, o) => {
+        gone(rows, o);
+        o.links = o.links.filter((l) => l.name !== 'multinic1');
+      },
+      [{ id: 2, node: null }],
+      ['multinic1'],
+      ['remove multinic1 orphan'],
+    ],
+  ])('%s: candidate first, removed on the second sight', (_label, mutate, elsewhere, candidates, second) => {
+    const [first, next] = bothSights(mutate, elsewhere);
+    expect(first!.changes).toEqual([]);
+    expect(first!.orphanCandidates).toEqual(candidates);
+    expect(summary(next!.changes)).toEqual(second);
+    expect(next!.held).toEqual([]);
+  });
+
+  it.each<[string, RowElsewhere[], string]>([
+    ['row moved to another node while its NIC is still here', [{ id: 2, node: 'worker-2' }], 'node worker-2'],
+    ['row attached to no node while its NIC is still here', [{ id: 2, node: null }], 'no node'],
+  ])('%s: held, never removed', (_label, elsewhere, where) => {
+    for (const result of bothSights(gone, elsewhere)) {
+      expect(result.changes).toEqual([]);
+      expect(result.orphanCandidates).toEqual([]);
+      expect(result.held.map((h) => [h.file.name, h.rowId])).toEqual([['multinic1', 2]]);
+      expect(result.held[0]?.reason).toContain(where);
+    }
+  });
+
+  it('node name changed (every row now names the old host name, NICs still here): everything held', () => {
+    const elsewhere = [1, 2, 3].map((id) => ({ id, node: 'old-hostname' }));
+    for (const result of bothSights((rows) => rows.splice(0), elsewhere)) {
+      expect(result.changes).toEqual([]);
+      expect(result.held.map((h) => h.file.name)).toEqual(['multinic0', 'multinic1', 'multinic2']);
+      expect(result.held[0]?.reason).toContain('NODE_NAME');
+    }
+  });
+
+  it('an empty result with the rows gone from the table: removal after the debounce (ports deleted)', () => {
+    const [first, next] = bothSights((rows) => rows.splice(0));
+    expect(first!.orphanCandidates).toEqual(['multinic0', 'multinic1', 'multinic2']);
+    expect(summary(next!.changes)).toEqual([
+      'remove multinic0 orphan',
+      'remove multinic1 orphan',
+      'remove multinic2 orphan',
+    ]);
+  });
+
+  it('port swap: a valid row naming another MAC removes the old NIC at once and configures the new one', () => {
+    const result = planWith((rows, o) => {
+      rows[1]!.macaddress = macOf(7);
+      o.links.push({ name: 'ens9', mac: macOf(7), mtu: 1500, ipv4: [] });
+    });
+    expect(summary(result.changes)).toEqual(['create multinic3 missing_file', 'remove multinic1 orphan']);
+    const removal = result.changes[1];
+    expect(removal?.kind === 'remove' && removal.liveName).toBe('multinic1');
+    expect(result.held).toEqual([]);
+  });
+
+  it('a second file of a NIC that is configured is removed without flushing the NIC', () => {
+    const result = planWith((_rows, o) => {
+      o.files.push(ownedFile(configOf(0, { name: 'multinic5' }), 'multinic5', 1));
+    });
+    expect(summary(result.changes)).toEqual(['remove multinic5 orphan']);
+    expect(result.changes[0]?.kind === 'remove' && result.changes[0].liveName).toBeNull();
+  });
+});
+
+describe('plan: files of format 1 (no row id)', () => {
+  const formatOne: Mutate = (_rows, o) => {
+    o.files = o.files.map((file) => ({ ...file, rowId: null, format: 1 }));
+  };
+  it('are claimed by MAC and their header recorded, nothing applied', () => {
+    const result = planWith(formatOne);
+    expect(summary(result.changes)).toEqual([
+      'record multinic0 owner',
+      'record multinic1 owner',
+      'record multinic2 owner',
+    ]);
+  });
+
+  it('a header naming another id (table restored with new ids) is recorded', () => {
+    const result = planWith((rows) => (rows[1]!.id = 12));
+    expect(summary(result.changes)).toEqual(['record multinic1 owner']);
+  });
+
+  it('with a file drift too, one update carries the header', () => {
+    const result = planWith((rows, o) => {
+      formatOne(rows, o);
+      rows[0]!.mtu = 9000;
+    });
+    expect(summary(result.changes)[0]).toBe('update multinic0 mtu,owner');
+  });
+
+  it('are held while a row of the node has a MAC that cannot be read', () => {
+    for (const result of bothSights((rows, o) => {
+      formatOne(rows, o);
+      rows[1]!.macaddress = 'zz:zz:zz:zz:zz:zz';
+    })) {
+      expect(result.changes.filter((c) => c.kind === 'remove')).toEqual([]);
+      expect(result.held.map((h) => [h.file.name, h.rowId])).toEqual([['multinic1', null]]);
+    }
+  });
+
+  it('are held for a refused row that still has their MAC', () => {
+    const [, next] = bothSights((rows, o) => {
+      formatOne(rows, o);
+      rows[1]!.mtu = 0;
+    });
+    expect(next!.changes.filter((c) => c.kind === 'remove')).toEqual([]);
+    expect(next!.held.map((h) => [h.file.name, h.rowId])).toEqual([['multinic1', 2]]);
+  });
+
+  it('are orphaned when no row has their MAC and every MAC can be read', () => {
+    const [first, next] = bothSights((rows, o) => {
+      formatOne(rows, o);
+      rows.splice(1, 1);
+    });
+    expect(first!.orphanCandidates).toEqual(['multinic1']);
+    expect(summary(next!.changes)).toContain('remove multinic1 orphan');
   });
 });

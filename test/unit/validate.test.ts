@@ -102,4 +102,36 @@ describe('validateRows', () => {
       [2, 'duplicate'],
     ]);
   });
+
+  it('gives a duplicate address to the lowest id and refuses the other on address, naming the winner', () => {
+    const { valid, rejected } = validateRows([
+      row({ id: 7, macaddress: 'fa:16:3e:00:00:07' }),
+      row({ id: 3, macaddress: 'fa:16:3e:00:00:03' }),
+      row({ id: 9, macaddress: 'fa:16:3e:00:00:09', address: '10.0.1.11' }),
+    ]);
+    expect(valid.map((nic) => nic.id)).toEqual([3, 9]);
+    expect(rejected).toEqual([
+      {
+        id: 7,
+        mac: 'fa:16:3e:00:00:07',
+        problem: {
+          kind: 'duplicate',
+          field: 'address',
+          reason: 'duplicate address: row 3 has the same address and the lower id',
+          winnerId: 3,
+        },
+      },
+    ]);
+  });
+
+  it('link-only rows never collide on address; a row that lost its MAC claims no address', () => {
+    const { valid, rejected } = validateRows([
+      row({ id: 1, address: null, cidr: null }),
+      row({ id: 2, macaddress: 'fa:16:3e:00:00:02', address: null, cidr: null }),
+      row({ id: 3, macaddress: 'fa:16:3e:00:00:02', address: '10.0.1.20' }),
+      row({ id: 4, macaddress: 'fa:16:3e:00:00:04', address: '10.0.1.20' }),
+    ]);
+    expect(valid.map((nic) => nic.id)).toEqual([1, 2, 4]);
+    expect(rejected.map((r) => [r.id, r.problem.field])).toEqual([[3, 'macaddress']]);
+  });
 });
