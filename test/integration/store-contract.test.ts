@@ -168,6 +168,46 @@ describe.each([
     });
   });
 
+  describe('rows that owned files name (issue 12: a row that is gone, not one that moved)', () => {
+    it("returns, beside this node's rows, where the asked-for rows are when they are not this node's", async () => {
+      const mine = await subject.insertRow({ attached_node_name: 'worker-1' });
+      const moved = await subject.insertRow({ attached_node_name: 'worker-2' });
+      const unassigned = await subject.insertRow({ attached_node_name: null });
+      const deleted = await subject.insertRow({
+        attached_node_name: 'worker-2',
+        deleted_at: '2024-05-01 12:00:00',
+      });
+      const notAsked = await subject.insertRow({ attached_node_name: 'worker-3' });
+      const store = openStore();
+      const result = await store.rowsForNode('worker-1', [mine, moved, unassigned, deleted, 9999]);
+      expect(result.rows.map((row) => row.id)).toEqual([mine]);
+      expect(result.elsewhere).toEqual([
+        { id: moved, node: 'worker-2' },
+        { id: unassigned, node: null },
+      ]);
+      expect(result.elsewhere.map((row) => row.id)).not.toContain(notAsked);
+      expect((await store.rowsForNode('worker-1')).elsewhere).toEqual([]);
+    });
+
+    it('asks in the same single SELECT', async () => {
+      const moved = await subject.insertRow({ attached_node_name: 'worker-2' });
+      const store = openStore();
+      await store.rowsForNode('worker-1', [moved]);
+      const first = store.stats.selects;
+      await store.rowsForNode('worker-1', [moved]);
+      expect(store.stats.selects).toBe(first + 1);
+    });
+
+    it('with filterDeleted off, a row with deleted_at still counts as where it is attached', async () => {
+      const deleted = await subject.insertRow({
+        attached_node_name: 'worker-2',
+        deleted_at: '2024-05-01 12:00:00',
+      });
+      const result = await openStore({ filterDeleted: false }).rowsForNode('worker-1', [deleted]);
+      expect(result.elsewhere).toEqual([{ id: deleted, node: 'worker-2' }]);
+    });
+  });
+
   describe('values as stored', () => {
     it('returns numbers for id, netplan_success and mtu, null for NULL, strings as stored', async () => {
       const jumbo = await subject.insertRow({
