@@ -18,7 +18,7 @@ import { abortableSleep, runLoop } from '../../src/agent/loop.js';
 import { createMysqlStore, type DesiredStore } from '../../src/store/mysql.js';
 import { shippedSql } from '../../test/support/mariadb.js';
 import { info, line, type FigureResult } from '../support/report.js';
-import { PORTS_PER_NODE, loadFleet, nodeName } from '../support/rows.js';
+import { PORTS_PER_NODE, fleetRowIds, loadFleet, nodeName } from '../support/rows.js';
 import { SCALE } from '../support/scale.js';
 import { count, median, ms, quantile } from '../support/stats.js';
 import { startThrowawayServer, type ThrowawayServer } from '../support/throwaway-server.js';
@@ -78,6 +78,7 @@ async function agent(
   await abortableSleep(Math.random() * SCALE.fleetIntervalMs, signal);
   let first = true;
   const name = nodeName(n);
+  const owned = fleetRowIds(n, NODES);
   await runLoop(
     {
       timing: { intervalMs: SCALE.fleetIntervalMs, maxBackoffMs: 10 * SCALE.fleetIntervalMs, jitter: 0.1 },
@@ -87,7 +88,7 @@ async function agent(
         const start = performance.now();
         let ok = true;
         try {
-          const rows = (await store.rowsForNode(name)).rows;
+          const rows = (await store.rowsForNode(name, owned)).rows;
           ok = rows.length === PORTS_PER_NODE;
           await store.writeStatus([]); // steady state: nothing changes, nothing is sent
         } catch (error) {

@@ -17,6 +17,14 @@ export function fleetMac(row: number): string {
   return `fa:16:3e:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}`;
 }
 
+/**
+ * Ids of node `n`'s rows in a table loadFleet filled (ids from 1): the ids its owned files name, which
+ * the agent passes to every rowsForNode.
+ */
+export function fleetRowIds(n: number, nodes: number): number[] {
+  return Array.from({ length: PORTS_PER_NODE }, (_, port) => port * nodes + n + 1);
+}
+
 /** Inserts nodes × 10 rows in batches; rows of one node are not adjacent by id (ports attach over time). */
 export async function loadFleet(admin: Connection, nodes: number): Promise<number> {
   const total = nodes * PORTS_PER_NODE;
