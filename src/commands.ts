@@ -94,6 +94,7 @@ export function describePlan(decided: Plan): string[] {
       lines.push(`skip    row ${row.id}  ${row.problem.field}: ${row.problem.reason}`);
   }
   for (const nic of decided.held) lines.push(`hold    ${nic.file.name}  ${nic.file.path}  (${nic.reason})`);
+  for (const file of decided.foreign) lines.push(`foreign ${file.path}  (${file.reason})`);
   for (const name of decided.orphanCandidates)
     lines.push(`orphan  ${name}  (removed if still orphaned next cycle)`);
   if (decided.changes.length === 0) lines.push('in sync: no changes pending');

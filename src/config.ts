@@ -44,6 +44,8 @@ export interface Config {
   backupKeep: number;
   /** The node's primary address (e.g. status.hostIP): the interface holding it is never touched. */
   nodeIp: string | null;
+  /** ADOPT_UNMANAGED: take over files the original Go agent left at the agent's paths (SPEC §5). */
+  adoptUnmanaged: boolean;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -122,6 +124,7 @@ const commonSchema = z.object({
   POLL_INTERVAL: duration('POLL_INTERVAL', '30s', 1000, 86_400_000),
   MAX_BACKOFF: duration('MAX_BACKOFF', '5m', 1000, 86_400_000),
   FAILED_RETRY_MAX: duration('FAILED_RETRY_MAX', '1h', 0, 604_800_000),
+  ADOPT_UNMANAGED: flag('ADOPT_UNMANAGED', 'true'),
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'LOG_LEVEL must be debug, info, warn or error' })
     .default('info'),
@@ -188,6 +191,7 @@ export function loadConfig(sources: ConfigSources): ConfigResult {
     commandTimeoutMs: env.COMMAND_TIMEOUT,
     backupKeep: env.BACKUP_KEEP,
     nodeIp: env.NODE_IP ?? null,
+    adoptUnmanaged: env.ADOPT_UNMANAGED,
   };
   return { ok: true, config };
 }

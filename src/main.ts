@@ -72,6 +72,7 @@ function createBackend(parts: BackendParts): Backend {
     scratchId: () => `${stamp(new Date())}-${process.pid}-${(scratch += 1)}`,
     now: Date.now,
     sleep: parts.sleep,
+    adopt: config.adoptUnmanaged,
   };
   if (parts.kind === 'netplan') return createNetplanBackend(common);
   return createNetworkManagerBackend({

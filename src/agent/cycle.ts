@@ -3,6 +3,7 @@ import { plan } from '../core/plan.js';
 import { holdFailed, rememberFailed, type FailedChange } from '../core/retry.js';
 import type {
   Change,
+  ForeignFile,
   HeldNic,
   InterfaceRow,
   LiveLink,
@@ -42,6 +43,8 @@ export interface CycleState {
   failedChanges: Map<number, FailedChange>;
   /** Held configurations by name, with the reason logged, so a hold is logged when it starts and ends. */
   holds: Map<string, string>;
+  /** Foreign files by path, with the reason logged: each is logged when first seen (or its reason changes). */
+  foreign: Map<string, string>;
 }
 
 export function initialState(): CycleState {
@@ -52,6 +55,7 @@ export function initialState(): CycleState {
     cycle: 0,
     failedChanges: new Map(),
     holds: new Map(),
+    foreign: new Map(),
   };
 }
 
@@ -69,7 +73,7 @@ export interface RowReport {
   field: RowField | null;
   reason: string | null;
 }
-export type RejectedKind = 'invalid' | 'duplicate' | 'capacity' | 'protected' | 'waiting';
+export type RejectedKind = 'invalid' | 'duplicate' | 'capacity' | 'protected' | 'waiting' | 'foreign';
 
 export interface CycleReport {
   plan: Plan;
@@ -97,6 +101,7 @@ export async function observe(deps: CycleDeps, state: CycleState): Promise<Obser
     protectedNames: await deps.protectedNames(links),
     orphanCandidates: state.orphanCandidates,
     reservedNames: scan.reservedNames,
+    others: scan.others,
   };
 }
 
@@ -144,6 +149,7 @@ async function reconcile(deps: CycleDeps, state: CycleState): Promise<CycleRepor
   // Logged before the write-back: what was done to the host is told even when the database is gone.
   logResults(deps.logger, results, decided, state.failedChanges);
   logHolds(deps.logger, state, decided.held);
+  logForeign(deps.logger, state, decided.foreign);
   const refusedNow = logRefusals(deps.logger, state, reports);
   await deps.store.writeStatus(statusUpdates);
   return {
@@ -216,6 +222,15 @@ function changeName(change: Change): string {
   return change.kind === 'remove' ? change.file.name : change.nic.name;
 }
 
+const MESSAGE_OF: Record<Change['kind'], string> = {
+  create: 'interface configured',
+  update: 'interface configured',
+  reapply: 'interface configured',
+  record: 'interface configured',
+  adopt: 'interface taken over',
+  remove: 'orphaned interface removed',
+};
+
 /** One line per change and per failure; a row that stays rejected is logged once, not every cycle. */
 function logResults(
   logger: Logger,
@@ -230,7 +245,7 @@ function logResults(
         ? { mac_address: change.file.config?.mac }
         : { interface_id: change.nic.id, mac_address: change.nic.mac };
     if (failure === null) {
-      const msg = change.kind === 'remove' ? 'orphaned interface removed' : 'interface configured';
+      const msg = MESSAGE_OF[change.kind];
       logger.info({ ...base, ...ids }, msg);
     } else {
       const entry = change.kind === 'remove' ? undefined : failed.get(change.nic.id);
@@ -266,6 +281,17 @@ function logHolds(logger: Logger, state: CycleState, held: readonly HeldNic[]): 
     state.holds.delete(name);
     logger.info({ interface_name: name }, 'interface no longer held');
   }
+}
+
+/** One line when a foreign file is first seen (or its reason changes); forgotten once it is gone. */
+function logForeign(logger: Logger, state: CycleState, foreign: readonly ForeignFile[]): void {
+  const now = new Set(foreign.map((file) => file.path));
+  for (const file of foreign) {
+    if (state.foreign.get(file.path) === file.reason) continue;
+    state.foreign.set(file.path, file.reason);
+    logger.warn({ path: file.path, reason: file.reason }, 'foreign file left alone');
+  }
+  for (const path of [...state.foreign.keys()]) if (!now.has(path)) state.foreign.delete(path);
 }
 
 /**

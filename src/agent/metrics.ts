@@ -60,6 +60,11 @@ export function createMetrics(info: { version: string; osType: string; nodeName:
       help: 'Owned interface configurations kept as they are because their row is refused or removal is unsafe',
       registers: [registry],
     }),
+    foreignFiles: new Gauge({
+      name: 'multinic_foreign_files',
+      help: "Files at the agent's paths (or named like its files) that it does not own and leaves alone",
+      registers: [registry],
+    }),
     orphansDeleted: new Counter({
       name: 'multinic_orphaned_interfaces_deleted_total',
       help: 'Orphaned interface configurations removed',
@@ -99,6 +104,7 @@ export function createMetrics(info: { version: string; osType: string; nodeName:
   metrics.networkManagerRestarts.inc(0);
   metrics.dbConnected.set(0);
   metrics.heldInterfaces.set(0);
+  metrics.foreignFiles.set(0);
   collectDefaultMetrics({ register: registry });
   return { registry, ...metrics };
 }

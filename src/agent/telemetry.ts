@@ -1,12 +1,12 @@
 import { AgentError } from '../core/errors.js';
 import { formatCidr } from '../core/ipv4.js';
-import type { LiveLink, Plan } from '../core/types.js';
+import type { ForeignFile, LiveLink, Plan } from '../core/types.js';
 import type { DesiredStore } from '../store/store.js';
 import type { CycleReport, RowReport } from './cycle.js';
 import type { Metrics } from './metrics.js';
 
 export type InterfaceState =
-  'configured' | 'pending' | 'waiting' | 'invalid' | 'failed' | 'protected' | 'held';
+  'configured' | 'pending' | 'waiting' | 'invalid' | 'failed' | 'protected' | 'held' | 'foreign';
 
 /** An owned configuration kept exactly as it is (SPEC §6): the row is refused, or removal is unsafe. */
 export interface HeldStatus {
@@ -43,6 +43,8 @@ export interface HealthBody {
   interfaces: InterfaceStatus[];
   /** Every held configuration, including those whose row is no longer this node's. */
   held: HeldStatus[];
+  /** Files at the agent's paths (or named like its files) that it does not own and does not take over. */
+  foreign_files: ForeignFile[];
 }
 
 export interface TelemetryOptions {
@@ -65,6 +67,7 @@ const STATE_OF: Record<RowReport['state'], InterfaceState> = {
   capacity: 'invalid',
   protected: 'protected',
   waiting: 'waiting',
+  foreign: 'foreign',
 };
 
 /** "3h25m10s", as in the seed's health example. */
@@ -89,6 +92,7 @@ export class Telemetry {
   private lastError: string | null = null;
   private interfaces = new Map<number, InterfaceStatus>();
   private held: HeldStatus[] = [];
+  private foreign: ForeignFile[] = [];
 
   constructor(private readonly options: TelemetryOptions) {
     this.startedAt = options.now();
@@ -133,6 +137,8 @@ export class Telemetry {
       reason: nic.reason,
     }));
     metrics.heldInterfaces.set(this.held.length);
+    this.foreign = report.plan.foreign;
+    metrics.foreignFiles.set(this.foreign.length);
     this.lastError = report.results.find((r) => r.failure !== null)?.failure?.reason ?? null;
     this.updateInterfaces(report);
   }
@@ -190,9 +196,7 @@ export class Telemetry {
 
   health(): HealthBody {
     const entries = [...this.interfaces.values()];
-    const failed = entries.filter(
-      (e) => e.state === 'failed' || e.state === 'invalid' || e.state === 'protected' || e.state === 'held',
-    );
+    const failed = entries.filter((e) => !['configured', 'pending', 'waiting'].includes(e.state));
     const alive = this.liveness().ok;
     const troubled = failed.length > 0 || this.held.length > 0 || !this.dbConnected;
     const status = !alive ? 'unhealthy' : troubled ? 'degraded' : 'healthy';
@@ -210,6 +214,7 @@ export class Telemetry {
       last_error: this.lastError,
       interfaces: entries,
       held: this.held,
+      foreign_files: this.foreign,
     };
   }
 

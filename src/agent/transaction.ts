@@ -60,8 +60,9 @@ export async function applyTransaction(
     await deps.fs.remove(JOURNAL);
     return results(changes, failures);
   }
-  // A header-only rewrite changes no setting: written (atomically) and done, nothing to apply or verify.
-  const applied = batch.filter((change) => change.kind !== 'record');
+  // A rewrite that changes no setting (a header, a takeover of a file equal to its row) is written
+  // atomically and done: nothing to apply, so the link is not disturbed.
+  const applied = batch.filter(needsApply);
   if (applied.length > 0 && deps.applyMode === 'try') await tryBatch(deps, applied, undo, failures);
   else if (applied.length > 0) await applyBatch(deps, applied, undo, failures);
   await deps.fs.remove(JOURNAL);
@@ -236,10 +237,15 @@ function failureOf(err: unknown, fallback: ErrorKind): Failure {
   return { kind: error.kind, reason: stderr === '' ? error.message : `${error.message}: ${stderr}` };
 }
 
-type WritingChange = Extract<Change, { kind: 'create' | 'update' | 'record' }>;
+type WritingChange = Extract<Change, { kind: 'create' | 'update' | 'record' | 'adopt' }>;
 
 function writesFile(change: Change): change is WritingChange {
-  return change.kind === 'create' || change.kind === 'update' || change.kind === 'record';
+  return change.kind !== 'reapply' && change.kind !== 'remove';
+}
+
+function needsApply(change: Change): boolean {
+  if (change.kind === 'record') return false;
+  return change.kind !== 'adopt' || change.drifts.length > 0;
 }
 
 function fileOf(deps: TransactionDeps, change: WritingChange): ConfigFile {
@@ -279,7 +285,7 @@ async function validateBatch(
 
 function backupsOf(batch: readonly Change[]): BackupFile[] {
   return batch.flatMap((change) => {
-    if (change.kind === 'update' || change.kind === 'record')
+    if (change.kind === 'update' || change.kind === 'record' || change.kind === 'adopt')
       return [{ path: change.previous.path, content: change.previous.content }];
     if (change.kind === 'remove') return [{ path: change.file.path, content: change.file.content }];
     return [];
@@ -376,7 +382,8 @@ async function restoreFiles(
 
 function previousConfigs(failed: readonly Change[]): NicConfig[] {
   return failed.flatMap((change) => {
-    if (change.kind === 'update' && change.previous.config !== null) return [change.previous.config];
+    if ((change.kind === 'update' || change.kind === 'adopt') && change.previous.config !== null)
+      return [change.previous.config];
     if (change.kind === 'remove' && change.file.config !== null) return [change.file.config];
     return [];
   });

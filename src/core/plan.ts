@@ -2,12 +2,15 @@ import { sameCidr } from './ipv4.js';
 import { assignNames, isManagedName } from './naming.js';
 import type {
   Change,
+  DesiredNic,
   DriftType,
+  ForeignFile,
   HeldNic,
   InterfaceRow,
   LiveLink,
   NamedNic,
   Observed,
+  OtherFile,
   OwnedFile,
   Plan,
   RowElsewhere,
@@ -28,21 +31,21 @@ export function plan(
   elsewhere: readonly RowElsewhere[] = [],
 ): Plan {
   const { valid, rejected } = validateRows(rows);
+  const takeover = takeOver(observed, valid);
   const linkByMac = new Map(observed.links.map((link) => [link.mac, link]));
-  const ownedMacs = new Set(observed.files.map((file) => file.config?.mac));
   const usable = valid.filter((nic) => {
-    const problem = protectionOf(linkByMac.get(nic.mac), observed.protectedNames, ownedMacs.has(nic.mac));
+    const problem = untouchable(nic, linkByMac.get(nic.mac), observed, takeover);
     if (problem !== null) rejected.push({ id: nic.id, mac: nic.mac, problem });
     return problem === null;
   });
-  const { named, overflow } = assignNames(usable, observed.files, observed.links, observed.reservedNames);
+  const { named, overflow } = assignNames(usable, takeover.files, observed.links, takeover.reservedNames);
   for (const nic of overflow) {
     const reason = 'capacity: all ten names multinic0–multinic9 are in use';
     rejected.push({ id: nic.id, mac: nic.mac, problem: { kind: 'capacity', field: 'macaddress', reason } });
   }
   const changes: Change[] = [];
   const outcomes: RowOutcome[] = [];
-  const fileByName = new Map(observed.files.map((file) => [file.name, file]));
+  const fileByName = new Map(takeover.files.map((file) => [file.name, file]));
   for (const nic of named) {
     const link = linkByMac.get(nic.mac);
     if (link === undefined) {
@@ -58,9 +61,10 @@ export function plan(
   const context: FateContext = { rows, named, rejected, elsewhere, linkByMac };
   const held: HeldNic[] = [];
   const orphans: OwnedFile[] = [];
-  for (const file of observed.files.filter((candidate) => !claimed.has(candidate.name))) {
-    const fate = fateOf(file, context);
+  for (const file of takeover.files.filter((candidate) => !claimed.has(candidate.name))) {
+    const fate = file.format === 0 ? FOREIGN_DUPLICATE : fateOf(file, context);
     if (fate.kind === 'hold') held.push({ file, rowId: fate.rowId, reason: fate.reason });
+    else if (fate.kind === 'foreign') takeover.foreign.push({ path: file.path, reason: fate.reason });
     else if (fate.kind === 'swap') changes.push(removal(file, observed, named));
     else orphans.push(file);
   }
@@ -69,7 +73,63 @@ export function plan(
   for (const rejection of rejected) outcomes.push(rejectedOutcome(rejection));
   outcomes.sort((a, b) => a.id - b.id);
   const orphanCandidates = orphans.filter((file) => !confirmed.includes(file)).map((file) => file.name);
-  return { changes, rows: outcomes, orphanCandidates, held };
+  return { changes, rows: outcomes, orphanCandidates, held, foreign: takeover.foreign };
+}
+
+interface Takeover {
+  /** Owned files, and the original agent's files taken over (format 0). */
+  files: OwnedFile[];
+  /** Names whose path holds a file neither owned nor taken over. */
+  reservedNames: string[];
+  /** Files neither owned nor taken over, with why. */
+  foreign: ForeignFile[];
+  /** Those files' names and the MACs they mention: rows with them are not configured beside them. */
+  blocking: readonly OtherFile[];
+}
+
+/**
+ * SPEC §5 takeover: a file in the original agent's exact shape, at one of the agent's paths, whose MAC is on
+ * a valid row of this node, is taken over under its own name. Every other file is foreign.
+ */
+function takeOver(observed: Observed, valid: readonly DesiredNic[]): Takeover {
+  const validMacs = new Set(valid.map((nic) => nic.mac));
+  const files = [...observed.files];
+  const blocking: OtherFile[] = [];
+  const foreign: ForeignFile[] = [];
+  for (const other of observed.others) {
+    if (other.name !== null && other.original !== null && validMacs.has(other.original.mac)) {
+      const { path, name, original: config, content } = other;
+      files.push({ path, name, config, content, rowId: null, format: 0 });
+      continue;
+    }
+    blocking.push(other);
+    const reason =
+      other.original === null
+        ? other.reason
+        : "in the original agent's shape, but its MAC is on no valid row of this node";
+    foreign.push({ path: other.path, reason });
+  }
+  const taken = new Set(files.map((file) => file.name));
+  const reservedNames = observed.reservedNames.filter((name) => !taken.has(name));
+  return { files, reservedNames, foreign, blocking };
+}
+
+const FOREIGN_DUPLICATE: Fate = {
+  kind: 'foreign',
+  reason: "in the original agent's shape, but not taken over: its row is refused or another file has its MAC",
+};
+
+/** A NIC the agent must not configure: protected, or configured by a file it does not own. */
+function untouchable(nic: DesiredNic, link: LiveLink | undefined, observed: Observed, takeover: Takeover) {
+  const blocker = takeover.blocking.find(
+    (other) => other.macs.includes(nic.mac) || (link !== undefined && other.name === link.name),
+  );
+  if (blocker !== undefined) {
+    const reason = `held by a file multinic-agent does not own: ${blocker.path}`;
+    return { kind: 'foreign' as const, field: 'macaddress' as const, reason, path: blocker.path };
+  }
+  const configured = takeover.files.some((file) => file.config?.mac === nic.mac);
+  return protectionOf(link, observed.protectedNames, configured);
 }
 
 function rejectedOutcome(rejection: Rejection): RowOutcome {
@@ -95,6 +155,9 @@ function compare(nic: NamedNic, file: OwnedFile | undefined, link: LiveLink): Ch
   if (file === undefined) return { kind: 'create', nic, drifts: ['missing_file'] };
   const fileDrifts = fileDriftsOf(nic, file);
   const liveDrifts = liveDriftsOf(nic, link);
+  // Taken over: rewritten in the agent's format; applied only for what differs from the row.
+  if (file.format === 0)
+    return { kind: 'adopt', nic, previous: file, drifts: [...fileDrifts, ...liveDrifts] };
   const ownerDrift = file.rowId !== nic.id;
   const owner: DriftType[] = ownerDrift ? ['owner'] : [];
   if (fileDrifts.length > 0)
@@ -136,7 +199,11 @@ interface FateContext {
   linkByMac: ReadonlyMap<string, LiveLink>;
 }
 
-type Fate = { kind: 'hold'; rowId: number | null; reason: string } | { kind: 'swap' } | { kind: 'orphan' };
+type Fate =
+  | { kind: 'hold'; rowId: number | null; reason: string }
+  | { kind: 'foreign'; reason: string }
+  | { kind: 'swap' }
+  | { kind: 'orphan' };
 
 /**
  * What becomes of an owned file that no NIC was named for (SPEC §6). Only a row that is gone (deleted,

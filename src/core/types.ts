@@ -58,7 +58,7 @@ export interface OwnedFile {
   content: string;
   /** The row the header says the file configures; null for files of format 1 (no row id). */
   rowId: number | null;
-  /** Header format (ownership.ts): 1 before row ids, 2 now. */
+  /** Header format (ownership.ts): 1 before row ids, 2 now; 0 for an original agent's file being adopted. */
   format: number;
 }
 
@@ -81,6 +81,29 @@ export interface Observed {
   orphanCandidates: string[];
   /** `multinicN` names whose file path is taken by a file the agent does not own: never used. */
   reservedNames: string[];
+  /** Files the agent does not own at its paths, or named like its files: adopted or reported. */
+  others: OtherFile[];
+}
+
+/** A file the agent does not own, at one of its paths or named like its files (never written, never deleted). */
+export interface OtherFile {
+  path: string;
+  /** The `multinicN` name whose path this is; null for a path the agent does not write. */
+  name: string | null;
+  /** The configuration of a file in the original Go agent's exact shape, which may be adopted. */
+  original: NicConfig | null;
+  /** Why it cannot be adopted, when `original` is null. */
+  reason: string;
+  /** MACs the file mentions: a row with one of them is not configured beside it. */
+  macs: string[];
+  /** Its text ('' when it is not a readable regular file). */
+  content: string;
+}
+
+/** A file the agent leaves alone, as reported (health, metrics, plan). */
+export interface ForeignFile {
+  path: string;
+  reason: string;
 }
 
 export type DriftType =
@@ -124,7 +147,8 @@ export type RowProblem =
   | { kind: 'duplicate'; field: 'macaddress' | 'address'; reason: string; winnerId: number }
   | { kind: 'capacity'; field: 'macaddress'; reason: string }
   | { kind: 'protected'; field: 'macaddress'; reason: string; interfaceName: string }
-  | { kind: 'waiting'; field: 'macaddress'; reason: string };
+  | { kind: 'waiting'; field: 'macaddress'; reason: string }
+  | { kind: 'foreign'; field: 'macaddress'; reason: string; path: string };
 
 /** A change to make on the host, with the drifts that caused it. */
 export type Change =
@@ -132,6 +156,11 @@ export type Change =
   | { kind: 'update'; nic: NamedNic; previous: OwnedFile; drifts: DriftType[] }
   /** File in sync, live link drifted: re-apply without writing (and drop stale addresses). */
   | { kind: 'reapply'; nic: NamedNic; file: OwnedFile; drifts: DriftType[] }
+  /**
+   * A file of the original agent taken over: rewritten in the agent's format (name kept); applied only
+   * when what it configures differs from the row (its drifts), else nothing runs.
+   */
+  | { kind: 'adopt'; nic: NamedNic; previous: OwnedFile; drifts: DriftType[] }
   /** File in sync but its header names another row (or none, format 1): rewritten, nothing applied. */
   | { kind: 'record'; nic: NamedNic; previous: OwnedFile; drifts: ['owner'] }
   /** Orphan (row gone, after the debounce), or the old NIC of a port swap (at once, with the new one). */
@@ -169,4 +198,6 @@ export interface Plan {
   orphanCandidates: string[];
   /** Owned configurations kept as they are (refused rows, removals that would be unsafe). */
   held: HeldNic[];
+  /** Files the agent does not own and does not adopt: left exactly as they are. */
+  foreign: ForeignFile[];
 }

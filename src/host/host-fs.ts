@@ -3,7 +3,7 @@
  * Every path goes through resolve(), which refuses to leave the root; writes are atomic and never go
  * through a symlink.
  */
-import { constants as fsc, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { constants as fsc, lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { AgentError } from '../core/errors.js';
@@ -15,6 +15,11 @@ export interface HostFs {
   resolve(hostPath: string): string;
   /** The file's text, or null when it is absent. */
   readText(hostPath: string): Promise<string | null>;
+  /**
+   * What is at a path found in a directory listing, without following a symlink: the text of a regular
+   * file of at most `maxBytes`, or what else it is. Null when it is absent.
+   */
+  readEntry(hostPath: string, maxBytes: number): Promise<DirEntry | null>;
   /** Names in a directory, sorted; [] when the directory is absent. */
   list(hostDir: string): Promise<string[]>;
   /** Temp file, fsync, chmod, rename, fsync the directory. The parent directory must exist. */
@@ -28,6 +33,12 @@ export interface HostFs {
   /** Files written or removed and directories created or removed so far (0 in steady state). */
   readonly writes: number;
 }
+
+export type DirEntry =
+  | { kind: 'file'; content: string }
+  | { kind: 'symlink' }
+  | { kind: 'not_a_file' }
+  | { kind: 'too_large'; size: number };
 
 /** Suffix of writeAtomic's temp files: netplan reads only `*.yaml`, so a leftover is never applied. */
 export const TEMP_SUFFIX = '.multinic-tmp';
@@ -73,6 +84,25 @@ export function createHostFs(root: string): HostFs {
       if (real === null) return null;
       await confined(hostPath, real);
       return orNullSync(() => readFileSync(real, 'utf8'));
+    } catch (err) {
+      throw wrap(err, 'read', hostPath);
+    }
+  }
+
+  async function readEntry(hostPath: string, maxBytes: number): Promise<DirEntry | null> {
+    const full = resolve(hostPath);
+    try {
+      // Synchronous for the same reason as readText.
+      const info = orNullSync(() => lstatSync(full));
+      if (info === null) return null;
+      if (info.isSymbolicLink()) return { kind: 'symlink' };
+      if (!info.isFile()) return { kind: 'not_a_file' };
+      if (info.size > maxBytes) return { kind: 'too_large', size: info.size };
+      const real = orNullSync(() => realpathSync(full));
+      if (real === null) return null;
+      await confined(hostPath, real);
+      const content = orNullSync(() => readFileSync(real, 'utf8'));
+      return content === null ? null : { kind: 'file', content };
     } catch (err) {
       throw wrap(err, 'read', hostPath);
     }
@@ -158,6 +188,7 @@ export function createHostFs(root: string): HostFs {
     root: base,
     resolve,
     readText,
+    readEntry,
     list,
     writeAtomic,
     remove,

@@ -68,6 +68,7 @@ export function inSync(count: number): { rows: InterfaceRow[]; observed: Observe
       protectedNames: ['eth0'],
       orphanCandidates: [],
       reservedNames: [],
+      others: [],
     },
   };
 }

@@ -54,6 +54,7 @@ function backend(format: 'ifcfg' | 'keyfile', root: string, runner: CommandRunne
     now: () => 0,
     sleep: () => Promise.resolve(),
     onRestart: () => undefined,
+    adopt: true,
   };
   return createNetworkManagerBackend(options);
 }
@@ -94,6 +95,7 @@ describe('ifcfg backend: scan, drift and validation on files', () => {
       protectedNames: [],
       orphanCandidates: [],
       reservedNames: scan.reservedNames,
+      others: scan.others,
     });
     expect(
       decided.changes.map((c) => (c.kind === 'remove' ? c.kind : [c.kind, c.nic.name, c.drifts])),

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { plan } from '../../src/core/plan.js';
-import type { Change, InterfaceRow, Observed, Plan, RowElsewhere } from '../../src/core/types.js';
+import { netplanPath } from '../../src/core/netplan.js';
+import { readOriginalNetplan } from '../../src/core/original.js';
+import type { Change, InterfaceRow, Observed, OtherFile, Plan, RowElsewhere } from '../../src/core/types.js';
+import { goNetplan } from '../support/original-files.js';
 import { configOf, inSync, linkOf, macOf, ownedFile, rowOf } from '../support/fixtures.js';
 
 type Mutate = (rows: InterfaceRow[], observed: Observed) => void;
@@ -443,5 +446,102 @@ describe('plan: files of format 1 (no row id)', () => {
     });
     expect(first!.orphanCandidates).toEqual(['multinic1']);
     expect(summary(next!.changes)).toContain('remove multinic1 orphan');
+  });
+});
+
+/** The original agent's file for `name`, as the scan reports it (adoptable, or foreign with a reason). */
+function original(
+  name: string,
+  n: number,
+  address: string | null = `10.0.${n}.10/24`,
+  mtu = 1500,
+): OtherFile {
+  const content = goNetplan(name, macOf(n), address, mtu);
+  const read = readOriginalNetplan(content, name);
+  return {
+    path: netplanPath(name),
+    name,
+    original: read.ok ? read.config : null,
+    reason: read.ok ? '' : read.reason,
+    macs: [macOf(n)],
+    content,
+  };
+}
+
+describe("plan: taking over the original agent's files", () => {
+  /** Host NICs 0..2 as the original left them: its files, names (row 0's MAC on multinic8), addresses. */
+  const left: Mutate = (_rows, o) => {
+    o.files = [];
+    const names = ['multinic8', 'multinic1', 'multinic2'];
+    o.others = names.map((name, n) => original(name, n));
+    o.reservedNames = [...names];
+    o.links = o.links.map((l, i) => (i === 0 ? l : { ...l, name: names[i - 1] ?? l.name }));
+  };
+
+  it('adopts each file under its own name, nothing to apply when it equals its row', () => {
+    const result = planWith(left);
+    expect(summary(result.changes)).toEqual(['adopt multinic8 ', 'adopt multinic1 ', 'adopt multinic2 ']);
+    expect(result.changes.map((c) => (c.kind === 'adopt' ? c.nic.id : null))).toEqual([1, 2, 3]);
+    expect(result.foreign).toEqual([]);
+  });
+
+  it('adopts a file that differs from its row as an update of what differs', () => {
+    const result = planWith((rows, o) => {
+      left(rows, o);
+      rows[1]!.mtu = 9000;
+    });
+    expect(summary(result.changes)[1]).toBe('adopt multinic1 mtu,live_mtu');
+  });
+
+  it('leaves a file whose MAC is on no row alone, reports it, never uses its name', () => {
+    const result = planWith((rows, o) => {
+      left(rows, o);
+      rows.splice(2, 1);
+    });
+    expect(summary(result.changes)).toEqual(['adopt multinic8 ', 'adopt multinic1 ']);
+    expect(result.foreign).toEqual([
+      {
+        path: '/etc/netplan/92-multinic2.yaml',
+        reason: "in the original agent's shape, but its MAC is on no valid row of this node",
+      },
+    ]);
+    expect(result.orphanCandidates).toEqual([]);
+  });
+
+  it('refuses a row whose NIC a foreign file configures, naming the file', () => {
+    const result = planWith((rows, o) => {
+      left(rows, o);
+      o.others[1] = {
+        ...original('multinic1', 1),
+        original: null,
+        reason: "not in the original agent's shape: a routes key",
+      };
+    });
+    expect(summary(result.changes)).toEqual(['adopt multinic8 ', 'adopt multinic2 ']);
+    expect(result.rows.find((r) => r.id === 2)).toMatchObject({
+      state: 'rejected',
+      problem: {
+        kind: 'foreign',
+        reason: 'held by a file multinic-agent does not own: /etc/netplan/91-multinic1.yaml',
+      },
+    });
+  });
+
+  it('with adoption off (the scan gives no original), every file is foreign and every row refused', () => {
+    const result = planWith((rows, o) => {
+      left(rows, o);
+      o.others = o.others.map((other) => ({ ...other, original: null, reason: 'adoption is off' }));
+    });
+    expect(result.changes).toEqual([]);
+    expect(result.foreign.map((f) => f.reason)).toEqual([
+      'adoption is off',
+      'adoption is off',
+      'adoption is off',
+    ]);
+    expect(result.rows.map((r) => r.state === 'rejected' && r.problem.kind)).toEqual([
+      'foreign',
+      'foreign',
+      'foreign',
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import type { BackendKind } from '../../core/os-release.js';
-import type { NicConfig, OwnedFile } from '../../core/types.js';
+import type { NicConfig, OtherFile, OwnedFile } from '../../core/types.js';
 
 /** A configuration file as it will be on the host. */
 export interface ConfigFile {
@@ -13,6 +13,8 @@ export interface OwnedScan {
   files: OwnedFile[];
   /** `multinicN` names whose path holds a file the agent does not own. */
   reservedNames: string[];
+  /** Those files, and files named like the agent's at other paths: adoptable or foreign. */
+  others: OtherFile[];
 }
 
 export type FileValidation = { ok: true } | { ok: false; name: string | null; message: string };

@@ -7,11 +7,12 @@ import {
   parseNetplan,
   renderNetplan,
 } from '../../core/netplan.js';
-import { readOwnership } from '../../core/ownership.js';
-import type { NicConfig, OwnedFile } from '../../core/types.js';
+import { readOriginalNetplan } from '../../core/original.js';
+import type { NicConfig } from '../../core/types.js';
 import type { CommandRunner, Exit } from '../exec.js';
 import type { HostFs } from '../host-fs.js';
 import type { ApplySet, Backend, ConfigFile, FileValidation, OwnedScan, Trial } from './backend.js';
+import { scanDir } from './scan.js';
 
 export interface NetplanOptions {
   fs: HostFs;
@@ -26,6 +27,8 @@ export interface NetplanOptions {
   scratchId: () => string;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
+  /** ADOPT_UNMANAGED: take over files in the original agent's shape. */
+  adopt: boolean;
 }
 
 /** netplan try creates this once the trial configuration is active and it waits for a verdict. */
@@ -56,24 +59,16 @@ export function createNetplanBackend(options: NetplanOptions): Backend {
   }
 
   async function scan(): Promise<OwnedScan> {
-    const files: OwnedFile[] = [];
-    const reservedNames: string[] = [];
     const seen = new Map<string, NicConfig | null>();
-    for (const entry of await fs.list(NETPLAN_DIR)) {
-      const name = nameOfNetplanFile(entry);
-      if (name === null) continue;
-      const path = posix.join(NETPLAN_DIR, entry);
-      const content = await fs.readText(path);
-      if (content === null) continue;
-      const owner = readOwnership(content);
-      if (owner === null) {
-        reservedNames.push(name);
-        continue;
-      }
-      files.push({ path, name, config: parseOnce(content, seen), content, ...owner });
-    }
+    const format = {
+      dir: NETPLAN_DIR,
+      nameOf: nameOfNetplanFile,
+      parse: (content: string) => parseOnce(content, seen),
+      readOriginal: readOriginalNetplan,
+    };
+    const result = await scanDir(fs, format, { adopt: options.adopt });
     parsed = seen;
-    return { files, reservedNames };
+    return result;
   }
 
   async function validate(files: readonly ConfigFile[]): Promise<FileValidation> {

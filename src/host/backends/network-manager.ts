@@ -10,11 +10,12 @@ import {
   renderKeyfile,
   type KeyfileMeaning,
 } from '../../core/keyfile.js';
-import { readOwnership } from '../../core/ownership.js';
-import type { LiveLink, NicConfig, OwnedFile } from '../../core/types.js';
+import { readOriginalIfcfg, type OriginalRead } from '../../core/original.js';
+import type { LiveLink, NicConfig } from '../../core/types.js';
 import type { CommandRunner } from '../exec.js';
 import type { HostFs } from '../host-fs.js';
 import type { ApplySet, Backend, ConfigFile, FileValidation, OwnedScan, Trial } from './backend.js';
+import { scanDir } from './scan.js';
 
 export interface NetworkManagerOptions {
   /** `ifcfg` (RHEL/CentOS 7–8, the ifcfg-rh plugin) or `keyfile` (RHEL 9+). */
@@ -32,6 +33,8 @@ export interface NetworkManagerOptions {
   sleep: (ms: number) => Promise<void>;
   /** Told each time NetworkManager is restarted (the last resort), with the reason. */
   onRestart: (reason: string) => void;
+  /** ADOPT_UNMANAGED: take over files in the original agent's shape (ifcfg; it never wrote keyfiles). */
+  adopt: boolean;
 }
 
 interface FileFormat {
@@ -40,6 +43,7 @@ interface FileFormat {
   nameOf: (fileName: string) => string | null;
   render: (config: NicConfig, rowId: number) => string;
   parse: (content: string) => NicConfig | null;
+  readOriginal?: (content: string, name: string) => OriginalRead;
 }
 
 const FORMATS: Record<NetworkManagerOptions['format'], FileFormat> = {
@@ -49,6 +53,7 @@ const FORMATS: Record<NetworkManagerOptions['format'], FileFormat> = {
     nameOf: nameOfIfcfgFile,
     render: renderIfcfg,
     parse: parseIfcfg,
+    readOriginal: readOriginalIfcfg,
   },
   keyfile: {
     dir: KEYFILE_DIR,
@@ -106,22 +111,7 @@ export function createNetworkManagerBackend(options: NetworkManagerOptions): Bac
 
   async function scan(): Promise<OwnedScan> {
     renamed.clear();
-    const files: OwnedFile[] = [];
-    const reservedNames: string[] = [];
-    for (const entry of await fs.list(format.dir)) {
-      const name = format.nameOf(entry);
-      if (name === null) continue;
-      const path = posix.join(format.dir, entry);
-      const content = await fs.readText(path);
-      if (content === null) continue;
-      const owner = readOwnership(content);
-      if (owner === null) {
-        reservedNames.push(name);
-        continue;
-      }
-      files.push({ path, name, config: format.parse(content), content, ...owner });
-    }
-    return { files, reservedNames };
+    return scanDir(fs, format, { adopt: options.adopt });
   }
 
   async function validate(files: readonly ConfigFile[]): Promise<FileValidation> {
