@@ -59,6 +59,16 @@ describe('multinic-agent CLI', () => {
     expect(result.stderr).toContain('DB_PASSWORD or DB_PASSWORD_FILE is required');
   });
 
+  it('with no database setting at all says so once, not once per missing DB_* variable', () => {
+    const result = cli(['plan'], {}, { PATH: process.env.PATH, POLL_INTERVAL: 'often' });
+    expect(result.code).toBe(2);
+    const problems = result.stderr.split('\n').filter((line) => line.startsWith('  - '));
+    expect(problems).toEqual([
+      expect.stringContaining('POLL_INTERVAL must be a duration'),
+      expect.stringMatching(/^ {2}- no database configured: set DB_HOST, DB_USER, DB_NAME and DB_PASSWORD/),
+    ]);
+  });
+
   it('refuses an unknown host OS instead of guessing', () => {
     const root = mkdtempSync(join(tmpdir(), 'multinic-os-'));
     try {
