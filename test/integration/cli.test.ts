@@ -52,9 +52,9 @@ describe('multinic-agent CLI', () => {
   });
 
   it('lists every invalid setting and exits 2', () => {
-    const result = cli(['once'], {}, { PATH: process.env.PATH, POLL_INTERVAL: 'often' });
+    const result = cli(['once'], {}, { PATH: process.env.PATH, DB_HOST: 'db', POLL_INTERVAL: 'often' });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('DB_HOST is required');
+    expect(result.stderr).toContain('DB_USER is required');
     expect(result.stderr).toContain('POLL_INTERVAL must be a duration');
     expect(result.stderr).toContain('DB_PASSWORD or DB_PASSWORD_FILE is required');
   });
