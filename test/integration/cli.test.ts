@@ -74,7 +74,9 @@ describe('multinic-agent CLI', () => {
     try {
       const result = cli(['once'], { HOST_ROOT: root });
       expect(result.code).toBe(2);
-      expect(result.stdout).toContain('no /etc/os-release under the host root');
+      expect(result.stdout).toContain(`no /etc/os-release under the host root ${root}`);
+      // Outside a container the way out is two settings: the message names them.
+      expect(result.stdout).toContain('outside one set HOST_ROOT=/ COMMAND_PREFIX=');
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
