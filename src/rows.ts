@@ -181,7 +181,7 @@ function list(db: Database.Database, all: boolean, out: string[]): void {
     row.macaddress,
     row.address === null ? 'link only' : `${row.address} (${row.cidr ?? 'no cidr'})`,
     row.mtu === null ? '-' : String(row.mtu),
-    statusText(row.netplan_success),
+    row.deleted_at === null ? statusText(row.netplan_success) : 'deleted',
     ...(all ? [row.deleted_at ?? '-'] : []),
   ]);
   if (table.length === 0) {

@@ -83,9 +83,15 @@ describe('multinic-agent rows', () => {
     const listed = cli(['rows', 'list'], env).stdout;
     expect(listed).toContain('10.0.0.6 (10.0.0.0/24)  9000');
     expect(listed).not.toContain('fa:16:3e:00:00:02');
-    expect(cli(['rows', 'list', '--all'], env).stdout).toMatch(
-      /^2 +worker-2 .* \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/m,
-    );
+    // A deleted row reads as deleted, not with the netplan_success it had ("not configured (0)").
+    expect(cli(['rows', 'list', '--all'], env).stdout.split('\n')).toEqual([
+      expect.stringMatching(/^ID +NODE +MAC +ADDRESS +MTU +STATUS +DELETED$/),
+      expect.stringMatching(/^1 +worker-1 .* 9000 +not configured \(0\) +-$/),
+      expect.stringMatching(
+        /^2 +worker-2 +fa:16:3e:00:00:02 +link only +1500 +deleted +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/,
+      ),
+      '',
+    ]);
 
     const db = new Database(path, { readonly: true });
     try {
