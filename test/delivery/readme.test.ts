@@ -10,6 +10,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } fro
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sandboxSupport } from '../../src/demo/sandbox-support.js';
 import { haveTool } from '../support/require-tool.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -116,6 +117,12 @@ describe('README.md as written', () => {
     const result = shell(readme('npm run demo -- --once'));
     expect(result.stderr).toBe('');
     expect(result.code, result.stdout).toBe(0);
+    // As root with what a sandbox needs, the sandbox demo (three NICs configured); else the files-only one.
+    expect(result.stdout).toContain(
+      sandboxSupport().ok
+        ? '  multinic2  fa:16:3e:00:00:03  -                  1500  92-multinic2.yaml  3    configured (1)'
+        : '  create  multinic2  row 3  fa:16:3e:00:00:03  link only  mtu 1500  (missing_file)',
+    );
     expect(result.stdout).toMatch(/^demo over: .* removed$/m);
   }, 120_000);
 
