@@ -23,12 +23,13 @@ async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
   if (global.db !== undefined) process.env['DB_URL'] = global.db;
+  if (command === undefined && global.help !== true) return usageError('no command given', HELP);
+  // `--help`, `--help plan`, `help`, `help plan`: the main help, or the command's own usage.
   if (command === undefined || command === 'help' || global.help === true) {
-    const topic = command === 'help' ? rest[0] : undefined;
-    const spec = topic === undefined ? undefined : commandSpec(topic);
-    if (topic !== undefined && spec === undefined) return usageError(`unknown command: ${topic}`, HELP);
-    if (command === undefined && global.help !== true) return usageError('no command given', HELP);
-    process.stdout.write(`${spec?.usage ?? HELP}\n`);
+    const topic = command === 'help' ? rest[0] : command;
+    const usage = topic === undefined ? HELP : commandSpec(topic)?.usage;
+    if (usage === undefined) return usageError(`unknown command: ${topic}`, HELP);
+    process.stdout.write(`${usage}\n`);
     return 0;
   }
   const spec = commandSpec(command);

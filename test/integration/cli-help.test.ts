@@ -44,6 +44,7 @@ describe('multinic-agent <command> --help', () => {
       expect(long.stdout, command).not.toContain('Commands:');
       expect(cli([command, '-h']), command).toEqual(long);
       expect(cli(['help', command]), command).toEqual(long);
+      expect(cli(['--help', command]), command).toEqual(long);
     }
   });
 
