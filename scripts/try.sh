@@ -3,13 +3,25 @@
 # MariaDB (127.0.0.1:3306, root, empty password, as on the project's dev machines), adds example rows for
 # this node, and prints the agent's plan against a temporary host root. Nothing on the host is touched:
 # `plan` only reads, and the example MACs are not on this machine, so the agent reports it waits for them.
+# The scratch database is dropped at the end (TRY_KEEP_DB=1 keeps it, to look at it or run more commands).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DB_NAME=${TRY_DB_NAME:-multinic_try}
 NODE=$(hostname)
 root=$(mktemp -d)
-trap 'rm -rf "$root"' EXIT
+created=
+finish() {
+  rm -rf "$root"
+  [ -n "$created" ] || return 0
+  if [ "${TRY_KEEP_DB:-}" = 1 ]; then
+    echo "--- kept database $DB_NAME; drop it with: mariadb -uroot -h127.0.0.1 -e 'DROP DATABASE \`$DB_NAME\`'"
+  else
+    mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS \`$DB_NAME\`"
+    echo "--- dropped database $DB_NAME (TRY_KEEP_DB=1 keeps it)"
+  fi
+}
+trap finish EXIT
 
 [ -f dist/cli.js ] || npm run build >/dev/null
 mkdir -p "$root/etc/netplan" "$root/proc/net"
@@ -17,6 +29,7 @@ printf 'ID=ubuntu\nID_LIKE=debian\nVERSION_ID="22.04"\n' >"$root/etc/os-release"
 printf 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n' >"$root/proc/net/route"
 
 mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS \`$DB_NAME\`; CREATE DATABASE \`$DB_NAME\`"
+created=1
 mariadb -uroot -h127.0.0.1 "$DB_NAME" <sql/schema.sql
 mariadb -uroot -h127.0.0.1 "$DB_NAME" <<SQL
 INSERT INTO multi_interface (port_id, subnet_id, macaddress, attached_node_name, address, cidr, mtu) VALUES

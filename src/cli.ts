@@ -3,72 +3,110 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { rowsCommand, runDaemon, runOnce, showPlan } from './commands.js';
-import { loadConfig } from './config.js';
+import { loadConfig, type Config } from './config.js';
 import { AgentError } from './core/errors.js';
 import { createMetrics, describeMetrics } from './agent/metrics.js';
 import { createLogger } from './log.js';
 import { buildAgent } from './main.js';
 import { VERSION } from './version.js';
+import { commandSpec, GLOBAL_OPTIONS, HELP, HELP_OPTION, type CommandSpec } from './cli-usage.js';
 
-const HELP = `multinic-agent ${VERSION}: keeps this node's secondary NICs equal to the multi_interface table.
-
-Usage: multinic-agent [--db URL] <command>
-
-Commands:
-  run        run the daemon: a cycle at start, then every POLL_INTERVAL (SIGTERM/SIGINT stop it)
-  once       run one cycle and exit (0: all changes held, 1: a change failed or the cycle failed)
-  plan       print what a cycle would change, without changing anything (0: in sync, 2: changes pending)
-  metrics    print the Prometheus metrics the agent exposes, with their types, labels and help
-  demo       the agent on a simulated node with the embedded store: as root, virtual NICs and a real
-             systemd-networkd in a sandbox; else files only. [--once] [--files-only] [--port N]
-  rows       list, add, change or delete rows of the embedded store (DB_URL=sqlite:PATH); rows --help
-
-Options:
-  --db URL       the desired-state store, as DB_URL (sqlite:PATH for the embedded one)
-  -h, --help     show this help
-  -v, --version  print the version
-
-Settings come from the environment (DB_HOST, DB_USER, DB_PASSWORD or DB_PASSWORD_FILE, DB_NAME, ...,
-or DB_URL=sqlite:PATH for the embedded store); see the README. Invalid settings are all listed and the exit code is 2.`;
+/** A command's arguments parsed by its spec; a number is the exit code when it must not run (help, usage). */
+type Parsed = { values: Record<string, string | boolean | undefined>; positionals: string[] } | number;
 
 async function main(args: readonly string[]): Promise<number> {
-  const db = takeDbOption(args);
-  if (typeof db === 'string') {
-    process.stderr.write(`${db}\n\n${HELP}\n`);
-    return 2;
-  }
-  if (db.url !== undefined) process.env['DB_URL'] = db.url;
-  const argv = db.rest;
-  const command = argv[0];
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(`${HELP}\n`);
-    return command === undefined ? 2 : 0;
-  }
-  if (command === '-v' || command === '--version') {
+  const split = splitAtCommand(args);
+  if (typeof split === 'string') return usageError(split, HELP);
+  const { global, command, rest } = split;
+  if (global.version === true) {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
+  if (global.db !== undefined) process.env['DB_URL'] = global.db;
+  if (command === undefined && global.help !== true) return usageError('no command given', HELP);
+  // `--help`, `--help plan`, `help`, `help plan`: the main help, or the command's own usage.
+  if (command === undefined || command === 'help' || global.help === true) {
+    const topic = command === 'help' ? rest[0] : command;
+    const usage = topic === undefined ? HELP : commandSpec(topic)?.usage;
+    if (usage === undefined) return usageError(`unknown command: ${topic}`, HELP);
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const spec = commandSpec(command);
+  if (spec === undefined) return usageError(`unknown command: ${command}`, HELP);
+  const parsed = parseCommand(spec, rest);
+  if (typeof parsed === 'number') return parsed;
   if (command === 'metrics') {
     for (const m of await describeMetrics(createMetrics({ version: VERSION, osType: '-', nodeName: '-' }))) {
       process.stdout.write(`${m.name}\t${m.type}\t${m.labels.join(',') || '-'}\t${m.help}\n`);
     }
     return 0;
   }
-  if (command === 'rows') return rows(argv.slice(1));
-  if (command === 'demo') return demo(argv.slice(1));
-  if (!['run', 'once', 'plan'].includes(command) || argv.length > 1) {
-    process.stderr.write(`unknown arguments: ${argv.join(' ')}\n\n${HELP}\n`);
-    return 2;
+  if (command === 'rows') return rows(rest);
+  if (command === 'demo') return demo(parsed.values);
+  return agentCommand(command, parsed.values);
+}
+
+/**
+ * The options before the command (`--db URL`, `--help`, `--version`), the command, and its arguments.
+ * A string is a usage error.
+ */
+function splitAtCommand(
+  args: readonly string[],
+): { global: { db?: string; help?: boolean; version?: boolean }; command?: string; rest: string[] } | string {
+  // A lenient pass finds the command: the first positional once the global options took their values.
+  const { tokens } = parseArgs({
+    args: [...args],
+    options: GLOBAL_OPTIONS,
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
+  const first = tokens.find((token) => token.kind === 'positional');
+  const end = first?.index ?? args.length;
+  const noUrl = (token: (typeof tokens)[number]) =>
+    token.kind === 'option' && token.name === 'db' && token.index < end && !token.value;
+  if (tokens.some(noUrl)) return '--db needs a URL';
+  try {
+    const { values } = parseArgs({ args: args.slice(0, end), options: GLOBAL_OPTIONS, strict: true });
+    return { global: values, command: first?.value, rest: args.slice(end + 1) };
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
   }
-  const loaded = loadConfig({ env: process.env, readFile: (path) => readFileSync(path, 'utf8'), hostname });
-  if (!loaded.ok) {
-    process.stderr.write(`invalid settings:\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}\n`);
-    return 2;
+}
+
+/** Parses a command's arguments strictly by its spec; `--help` prints its usage. */
+function parseCommand(spec: CommandSpec, args: string[]): Parsed {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...spec.options, ...HELP_OPTION },
+      allowPositionals: spec.positionals,
+      strict: true,
+    });
+    if (values.help === true) {
+      process.stdout.write(`${spec.usage}\n`);
+      return 0;
+    }
+    return { values, positionals };
+  } catch (err) {
+    return usageError(err instanceof Error ? err.message : String(err), spec.usage);
   }
-  const logger = createLogger(loaded.config.logLevel);
+}
+
+function usageError(message: string, usage: string): number {
+  process.stderr.write(`${message}\n\n${usage}\n`);
+  return 2;
+}
+
+/** run, once and plan: the agent, built from the validated settings. */
+async function agentCommand(command: string, values: Record<string, unknown>): Promise<number> {
+  const config = settings();
+  if (config === null) return 2;
+  const logger = createLogger(config.logLevel);
   let agent;
   try {
-    agent = await buildAgent(loaded.config, logger);
+    agent = await buildAgent(config, logger);
   } catch (err) {
     logger.error(
       { error_type: err instanceof AgentError ? err.kind : 'config', reason: String(err) },
@@ -77,9 +115,12 @@ async function main(args: readonly string[]): Promise<number> {
     return 2;
   }
   try {
-    if (command === 'plan') return await showPlan(agent, (line) => process.stdout.write(`${line}\n`));
+    if (command === 'plan') {
+      const write = (line: string) => process.stdout.write(`${line}\n`);
+      return await showPlan(agent, write, { failOnRefused: values['fail-on-refused'] === true });
+    }
     if (command === 'once') return await runOnce(agent, logger);
-    return await runDaemon(agent, loaded.config, logger);
+    return await runDaemon(agent, config, logger);
   } catch (err) {
     const error = err instanceof AgentError ? err : new AgentError('io', String(err));
     logger.error({ error_type: error.kind, reason: error.message }, 'command failed');
@@ -89,34 +130,11 @@ async function main(args: readonly string[]): Promise<number> {
   }
 }
 
-/** `--db URL` or `--db=URL` before the command: the store, as DB_URL. A string is a usage error. */
-function takeDbOption(args: readonly string[]): { url?: string; rest: readonly string[] } | string {
-  const first = args[0];
-  if (first === '--db') {
-    const url = args[1];
-    return url === undefined || url === '' ? '--db needs a URL' : { url, rest: args.slice(2) };
-  }
-  if (first?.startsWith('--db=')) {
-    const url = first.slice('--db='.length);
-    return url === '' ? '--db needs a URL' : { url, rest: args.slice(1) };
-  }
-  return { rest: args };
-}
-
-async function demo(args: readonly string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: { once: { type: 'boolean' }, 'files-only': { type: 'boolean' }, port: { type: 'string' } },
-    }));
-  } catch (err) {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n\n${HELP}\n`);
-    return 2;
-  }
-  const port = Number(values.port ?? '8080');
-  if (!/^\d+$/.test(values.port ?? '8080') || port > 65535) {
-    process.stderr.write(`--port must be a port number (0-65535), got ${values.port}\n`);
+async function demo(values: Record<string, unknown>): Promise<number> {
+  const portText = typeof values['port'] === 'string' ? values['port'] : '8080';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) {
+    process.stderr.write(`--port must be a port number (0-65535), got ${portText}\n`);
     return 2;
   }
   const { runDemo } = await import('./demo/demo.js');
@@ -126,7 +144,7 @@ async function demo(args: readonly string[]): Promise<number> {
   });
   const out = (line: string) => process.stdout.write(`${line}\n`);
   return runDemo({
-    once: values.once === true,
+    once: values['once'] === true,
     filesOnly: values['files-only'] === true,
     port,
     out,
@@ -139,17 +157,16 @@ async function rows(args: readonly string[]): Promise<number> {
     out: (line: string) => process.stdout.write(`${line}\n`),
     err: (line: string) => process.stderr.write(`${line}\n`),
   };
-  if (args[0] === '-h' || args[0] === '--help') {
-    const { ROWS_HELP } = await import('./rows.js');
-    io.out(ROWS_HELP);
-    return 0;
-  }
+  const config = settings();
+  return config === null ? 2 : rowsCommand(args, config, io);
+}
+
+/** The settings from the environment; null when invalid, after listing every problem on stderr. */
+function settings(): Config | null {
   const loaded = loadConfig({ env: process.env, readFile: (path) => readFileSync(path, 'utf8'), hostname });
-  if (!loaded.ok) {
-    io.err(`invalid settings:\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}`);
-    return 2;
-  }
-  return rowsCommand(args, loaded.config, io);
+  if (loaded.ok) return loaded.config;
+  process.stderr.write(`invalid settings:\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}\n`);
+  return null;
 }
 
 main(process.argv.slice(2)).then(

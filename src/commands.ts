@@ -68,10 +68,18 @@ export async function runOnce(agent: Agent, logger: Logger): Promise<number> {
   }
 }
 
-/** `plan`: what a cycle would do, without doing it. Exit 0 in sync, 2 when changes are pending. */
-export async function showPlan(agent: Agent, write: (line: string) => void): Promise<number> {
+/**
+ * `plan`: what a cycle would do, without doing it. Exit 0 in sync, 2 when changes are pending; with
+ * failOnRefused, 3 when a row is refused, pending changes or not.
+ */
+export async function showPlan(
+  agent: Agent,
+  write: (line: string) => void,
+  options: { failOnRefused: boolean } = { failOnRefused: false },
+): Promise<number> {
   const decided = await currentPlan(agent);
   for (const line of describePlan(decided)) write(line);
+  if (options.failOnRefused && countRows(decided).refused > 0) return 3;
   return decided.changes.length === 0 ? 0 : 2;
 }
 
@@ -97,8 +105,37 @@ export function describePlan(decided: Plan): string[] {
   for (const file of decided.foreign) lines.push(`foreign ${file.path}  (${file.reason})`);
   for (const name of decided.orphanCandidates)
     lines.push(`orphan  ${name}  (removed if still orphaned next cycle)`);
-  if (decided.changes.length === 0) lines.push('in sync: no changes pending');
+  lines.push(summaryLine(decided));
   return lines;
+}
+
+/**
+ * The rows a cycle leaves unconfigured: `waiting` for a NIC not on the host yet (configured once it
+ * appears), and `refused`, every other state but in sync or changing (invalid, duplicate, protected, and
+ * any state added later), so that a new state is counted rather than hidden.
+ */
+export function countRows(decided: Plan): { refused: number; waiting: number } {
+  let refused = 0;
+  let waiting = 0;
+  for (const row of decided.rows) {
+    if (row.state === 'in_sync' || row.state === 'change') continue;
+    if (row.state === 'rejected' && row.problem.kind === 'waiting') waiting += 1;
+    else refused += 1;
+  }
+  return { refused, waiting };
+}
+
+/** The plan's last line: changes pending and rows refused, e.g. `in sync: no changes pending, 0 rows refused`. */
+function summaryLine(decided: Plan): string {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const { refused, waiting } = countRows(decided);
+  const pending = decided.changes.length;
+  const parts = [
+    pending === 0 ? 'in sync: no changes pending' : `${plural(pending, 'change')} pending`,
+    `${plural(refused, 'row')} refused`,
+    ...(waiting > 0 ? [`${waiting} waiting for a NIC`] : []),
+  ];
+  return parts.join(', ');
 }
 
 /** `run`: the daemon. Returns the exit code once SIGTERM/SIGINT has stopped the loop. */

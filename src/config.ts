@@ -159,7 +159,9 @@ export interface ConfigSources {
 /** Reads and validates every setting at once; every problem is listed, nothing falls back silently. */
 export function loadConfig(sources: ConfigSources): ConfigResult {
   const url = sources.env['DB_URL'];
-  const parsed = (url === undefined ? envSchema : commonSchema).safeParse(sources.env);
+  // No database setting at all is one problem, said once (mysqlSettings), not once per missing DB_*.
+  const mysql = url !== undefined || MYSQL_NAMES.some((name) => sources.env[name] !== undefined);
+  const parsed = (url === undefined && mysql ? envSchema : commonSchema).safeParse(sources.env);
   const errors = parsed.success ? [] : parsed.error.issues.map((issue) => issue.message);
   const db = url === undefined ? mysqlSettings(sources, errors) : sqliteSettings(url, sources.env, errors);
   // Checked on its own, so that it is listed with the other problems rather than after they are fixed.
@@ -208,6 +210,7 @@ function mysqlSettings(sources: ConfigSources, errors: string[]): DbChoice | nul
         'DB_URL=sqlite:PATH (embedded store); the agent never runs without one, as an empty desired ' +
         'state would remove every interface',
     );
+    return null;
   }
   const password = readPassword(sources, errors);
   const parsed = mysqlSchema.safeParse(sources.env);

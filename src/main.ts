@@ -38,7 +38,11 @@ async function detectBackend(config: Config, fs: HostFs): Promise<BackendKind> {
   if (config.osType !== 'auto') return config.osType;
   const text = (await fs.readText('/etc/os-release')) ?? (await fs.readText('/usr/lib/os-release'));
   if (text === null)
-    throw new AgentError('config', `no /etc/os-release under the host root ${config.hostRoot}`);
+    throw new AgentError(
+      'config',
+      `no /etc/os-release under the host root ${config.hostRoot}: in a container mount the host's / there;` +
+        ' outside one set HOST_ROOT=/ COMMAND_PREFIX= (this machine, commands run beside the agent)',
+    );
   const verdict = backendFor(parseOsRelease(text));
   if (!verdict.ok) throw new AgentError('config', verdict.reason);
   const trialProblem = trialUnsupported(verdict.kind, config.applyMode);

@@ -8,23 +8,12 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
+import { ROWS_HELP, ROWS_OPTIONS } from './cli-usage.js';
 import type { DbSettings } from './config.js';
 import { validateRow } from './core/validate.js';
 import type { InterfaceRow } from './core/types.js';
 import { createSqliteDatabase } from './store/sqlite.js';
 import { statusText, textTable } from './text-table.js';
-
-export const ROWS_HELP = `Usage: multinic-agent rows <list|add|set|delete> (on the embedded store, DB_URL=sqlite:PATH)
-
-  rows list [--all]                       this store's rows (--all: with deleted ones)
-  rows add --mac MAC [--address IP --cidr NET/LEN] [--mtu N] [--node NAME]
-                                          adds a row (NODE_NAME by default; no address: link only);
-                                          creates the database file when it does not exist
-  rows set ID [--mac MAC] [--address IP|none] [--cidr NET/LEN|none] [--mtu N] [--node NAME]
-                                          changes a row
-  rows delete ID                          marks a row deleted (sets deleted_at)
-
-Exit codes: 0 done, 1 no such row or a database error, 2 invalid arguments or settings.`;
 
 /** What the command reports: the lines to print, and the exit code. */
 export interface RowsResult {
@@ -45,15 +34,6 @@ interface StoredRow {
   mtu: number | null;
   deleted_at: string | null;
 }
-
-const OPTIONS = {
-  mac: { type: 'string' },
-  address: { type: 'string' },
-  cidr: { type: 'string' },
-  mtu: { type: 'string' },
-  node: { type: 'string' },
-  all: { type: 'boolean' },
-} as const;
 
 class UsageError extends Error {}
 class RowError extends Error {}
@@ -83,7 +63,7 @@ export async function runRows(
 async function rows(args: readonly string[], path: string, nodeName: string, out: string[]): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...args], options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...args], options: ROWS_OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
@@ -181,7 +161,7 @@ function list(db: Database.Database, all: boolean, out: string[]): void {
     row.macaddress,
     row.address === null ? 'link only' : `${row.address} (${row.cidr ?? 'no cidr'})`,
     row.mtu === null ? '-' : String(row.mtu),
-    statusText(row.netplan_success),
+    row.deleted_at === null ? statusText(row.netplan_success) : 'deleted',
     ...(all ? [row.deleted_at ?? '-'] : []),
   ]);
   if (table.length === 0) {

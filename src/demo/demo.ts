@@ -21,7 +21,9 @@ export async function runDemo(options: DemoOptions & { filesOnly: boolean }): Pr
   const support = sandboxSupport();
   if (!support.ok) {
     options.out(`(no sandbox: ${support.reason}; this is the files-only demo. As root, the demo runs the`);
-    options.out(' agent on virtual NICs with a real systemd-networkd: sudo npm run demo)');
+    options.out(
+      ' agent on virtual NICs with a real systemd-networkd: npm run demo in a root shell, or sudo npm run demo)',
+    );
     options.out('');
     return runFilesDemo(options);
   }

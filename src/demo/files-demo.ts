@@ -14,7 +14,7 @@ import { createLogger } from '../log.js';
 import { buildAgent, type Agent } from '../main.js';
 import { runRows } from '../rows.js';
 import type { DemoOptions } from './demo.js';
-import { DEMO_NICS as NICS, DEMO_NODE as NODE, EXAMPLE_EDITS, PRIMARY_NIC, seedStore } from './seed.js';
+import { DEMO_NICS as NICS, DEMO_NODE as NODE, editCommands, PRIMARY_NIC, seedStore } from './seed.js';
 
 /** The files-only demo: the plan for a simulated node, printed again whenever the rows change. */
 export async function runFilesDemo(options: DemoOptions): Promise<number> {
@@ -54,8 +54,7 @@ export async function runFilesDemo(options: DemoOptions): Promise<number> {
     if (options.once) return 0;
     out('');
     out('Edit the rows in another terminal and watch the plan follow, e.g.:');
-    for (const edit of EXAMPLE_EDITS)
-      out(`  DB_URL=sqlite:${dbPath} NODE_NAME=${NODE} npx multinic-agent ${edit}`);
+    for (const command of editCommands(dbPath)) out(`  ${command}`);
     out('Ctrl-C stops the demo and removes the simulated node.');
     let stopped = false;
     void options.stopped.then(() => (stopped = true));

@@ -18,7 +18,7 @@ import type { DemoOptions } from './demo.js';
 import { nodeTable, type StatusRow } from './node-table.js';
 import { pipeBoth } from './pipe.js';
 import { forEachLine, startSandbox, type Sandbox, type SandboxProcess } from './sandbox.js';
-import { DEMO_NICS, DEMO_NODE, EXAMPLE_EDITS, PRIMARY_NIC, seedStore } from './seed.js';
+import { DEMO_NICS, DEMO_NODE, editCommands, PRIMARY_NIC, seedStore } from './seed.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 const BRIDGE = fileURLToPath(new URL('./bridge.js', import.meta.url));
@@ -215,7 +215,7 @@ async function printEndpoints(port: number, out: (line: string) => void): Promis
 function printInstructions(dbPath: string, port: number, out: (line: string) => void): void {
   out('');
   out('Edit the rows in another terminal (as root) and watch the agent follow, e.g.:');
-  for (const edit of EXAMPLE_EDITS) out(`  sudo node ${CLI} --db sqlite:${dbPath} ${edit}`);
+  for (const command of editCommands(dbPath)) out(`  ${command}`);
   out(`Health and metrics: curl http://127.0.0.1:${port}/  curl http://127.0.0.1:${port}/metrics`);
   out('Ctrl-C stops the agent and removes the simulated node.');
 }

@@ -1,4 +1,5 @@
 /** The simulated node both demos show: its name, its NICs, and the rows the embedded store starts with. */
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { createSqliteDatabase } from '../store/sqlite.js';
 
@@ -33,9 +34,27 @@ export async function seedStore(path: string): Promise<void> {
 
 /** The edits a user can try, as `rows` commands: change, delete, a row for a NIC not (yet) there, and a
  * row that points at the primary NIC, which the agent refuses. */
-export const EXAMPLE_EDITS = [
+const EXAMPLE_EDITS = [
   'rows set 1 --mtu 9000',
   'rows delete 3',
   `rows add --node ${DEMO_NODE} --mac fa:16:3e:00:00:09 --address 10.40.0.5 --cidr 10.40.0.0/24`,
   `rows add --node ${DEMO_NODE} --mac ${PRIMARY_NIC.mac} --address 10.30.0.5 --cidr 10.30.0.0/24`,
 ];
+
+const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+
+/**
+ * The example edits as commands that run as printed in the user's other terminal: `sudo` in front only
+ * when the demo runs as root through sudo (that terminal is the user's, the store is root's); a root shell
+ * (often without sudo at all, e.g. a fresh Debian) and a user without root get none.
+ */
+export function editCommands(
+  dbPath: string,
+  as: { uid: number | undefined; sudoUser: string | undefined } = {
+    uid: process.getuid?.(),
+    sudoUser: process.env['SUDO_USER'],
+  },
+): string[] {
+  const sudo = as.uid === 0 && as.sudoUser !== undefined && as.sudoUser !== 'root' ? 'sudo ' : '';
+  return EXAMPLE_EDITS.map((edit) => `${sudo}node ${CLI} --db sqlite:${dbPath} ${edit}`);
+}

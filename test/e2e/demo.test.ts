@@ -143,6 +143,9 @@ describeSandbox('multinic-agent demo as root (a sandbox with real systemd-networ
       await until(() => demo.output().includes('Ctrl-C stops the agent'), demo.output);
       const dir = sandboxDir(demo.output());
       const db = /--db (sqlite:\S+) rows set 1/.exec(demo.output())?.[1] ?? '';
+      // Printed for a root shell (no SUDO_USER here): no sudo, which a root Debian often lacks.
+      expect(demo.output()).toMatch(/^ {2}node \/\S+\/cli\.js --db sqlite:\S+ rows delete 3$/m);
+      expect(demo.output()).not.toMatch(/^ {2}sudo /m);
       const rows = (...args: string[]) =>
         spawnSync(process.execPath, [cli, '--db', db, 'rows', ...args], {
           env: { PATH: process.env.PATH, NODE_NAME: 'demo-node' },

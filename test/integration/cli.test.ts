@@ -52,11 +52,21 @@ describe('multinic-agent CLI', () => {
   });
 
   it('lists every invalid setting and exits 2', () => {
-    const result = cli(['once'], {}, { PATH: process.env.PATH, POLL_INTERVAL: 'often' });
+    const result = cli(['once'], {}, { PATH: process.env.PATH, DB_HOST: 'db', POLL_INTERVAL: 'often' });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('DB_HOST is required');
+    expect(result.stderr).toContain('DB_USER is required');
     expect(result.stderr).toContain('POLL_INTERVAL must be a duration');
     expect(result.stderr).toContain('DB_PASSWORD or DB_PASSWORD_FILE is required');
+  });
+
+  it('with no database setting at all says so once, not once per missing DB_* variable', () => {
+    const result = cli(['plan'], {}, { PATH: process.env.PATH, POLL_INTERVAL: 'often' });
+    expect(result.code).toBe(2);
+    const problems = result.stderr.split('\n').filter((line) => line.startsWith('  - '));
+    expect(problems).toEqual([
+      expect.stringContaining('POLL_INTERVAL must be a duration'),
+      expect.stringMatching(/^ {2}- no database configured: set DB_HOST, DB_USER, DB_NAME and DB_PASSWORD/),
+    ]);
   });
 
   it('refuses an unknown host OS instead of guessing', () => {
@@ -64,7 +74,9 @@ describe('multinic-agent CLI', () => {
     try {
       const result = cli(['once'], { HOST_ROOT: root });
       expect(result.code).toBe(2);
-      expect(result.stdout).toContain('no /etc/os-release under the host root');
+      expect(result.stdout).toContain(`no /etc/os-release under the host root ${root}`);
+      // Outside a container the way out is two settings: the message names them.
+      expect(result.stdout).toContain('outside one set HOST_ROOT=/ COMMAND_PREFIX=');
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
@@ -74,7 +86,9 @@ describe('multinic-agent CLI', () => {
     const result = cli(['plan']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/skip +row \d+ +macaddress: waiting for NIC/);
-    expect(result.stdout).toContain('in sync: no changes pending');
+    expect(result.stdout.trimEnd().split('\n').at(-1)).toBe(
+      'in sync: no changes pending, 0 rows refused, 1 waiting for a NIC',
+    );
   });
 
   it('once: logs JSON lines with level word, ISO time, msg and the row id; never the password', () => {

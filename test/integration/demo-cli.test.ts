@@ -9,6 +9,12 @@ import { describe, expect, it } from 'vitest';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
 
+/** The edit commands the demo prints under "Edit the rows in another terminal". */
+function printedEdits(output: string): string[] {
+  const after = output.slice(output.indexOf('Edit the rows in another terminal'));
+  return [...after.matchAll(/^ {2}((?:sudo )?node \S+ --db sqlite:\S+ rows .+)$/gm)].map((m) => m[1] ?? '');
+}
+
 function demoDir(output: string): string {
   const dir = /simulated node demo-node in (\S+)/.exec(output)?.[1];
   expect(dir).toBeDefined();
@@ -53,11 +59,16 @@ describe('multinic-agent demo (files only)', () => {
     try {
       await until('Ctrl-C stops the demo');
       const dir = demoDir(output);
-      const edit = spawnSync(process.execPath, [CLI, 'rows', 'set', '1', '--mtu', '9000'], {
-        env: { PATH: process.env.PATH, DB_URL: `sqlite:${join(dir, 'multinic.db')}`, NODE_NAME: 'demo-node' },
+      // The printed commands run as printed, in a shell of the same user: no sudo (a root shell often
+      // has none), no DB_URL or PATH entry to add.
+      const commands = printedEdits(output);
+      expect(commands).toHaveLength(4);
+      expect(commands[0]).toBe(`node ${CLI} --db sqlite:${join(dir, 'multinic.db')} rows set 1 --mtu 9000`);
+      const edit = spawnSync('sh', ['-c', commands[0] ?? ''], {
+        env: { PATH: process.env.PATH },
         encoding: 'utf8',
       });
-      expect(edit.stdout).toBe('changed row 1\n');
+      expect(edit).toMatchObject({ status: 0, stdout: 'changed row 1\n', stderr: '' });
       await until('plan changed');
       expect(output).toContain(
         '  create  multinic0  row 1  fa:16:3e:00:00:01  10.10.0.11/24  mtu 9000  (missing_file)',
@@ -69,6 +80,29 @@ describe('multinic-agent demo (files only)', () => {
       child.kill('SIGKILL');
     }
   });
+  it('prints its edit commands with sudo only when it runs as root through sudo', async () => {
+    const printed = async (env: Record<string, string>) => {
+      const child = spawn(process.execPath, [CLI, 'demo', '--files-only'], {
+        env: { PATH: process.env.PATH, ...env },
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      const end = Date.now() + 15_000;
+      while (!output.includes('Ctrl-C stops the demo') && Date.now() < end)
+        await new Promise((r) => setTimeout(r, 100));
+      child.kill('SIGINT');
+      await exited;
+      return printedEdits(output);
+    };
+    const root = process.getuid?.() === 0;
+    const underSudo = await printed({ SUDO_USER: 'alice' });
+    expect(underSudo).toHaveLength(4);
+    // As root through sudo the other terminal is alice's: sudo. Not root: SUDO_USER means nothing.
+    for (const command of underSudo) expect(command.startsWith('sudo node '), command).toBe(root);
+    for (const command of await printed({ SUDO_USER: 'root' })) expect(command).toMatch(/^node /);
+  });
+
   it('without root it says why and shows the files-only demo instead of the sandbox one', () => {
     // As root (CI), run it as nobody; otherwise this process already is not root.
     const asNobody =

@@ -3,7 +3,7 @@
  * temp SQLite file; and the agent's `plan` following what rows wrote.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -83,9 +83,15 @@ describe('multinic-agent rows', () => {
     const listed = cli(['rows', 'list'], env).stdout;
     expect(listed).toContain('10.0.0.6 (10.0.0.0/24)  9000');
     expect(listed).not.toContain('fa:16:3e:00:00:02');
-    expect(cli(['rows', 'list', '--all'], env).stdout).toMatch(
-      /^2 +worker-2 .* \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/m,
-    );
+    // A deleted row reads as deleted, not with the netplan_success it had ("not configured (0)").
+    expect(cli(['rows', 'list', '--all'], env).stdout.split('\n')).toEqual([
+      expect.stringMatching(/^ID +NODE +MAC +ADDRESS +MTU +STATUS +DELETED$/),
+      expect.stringMatching(/^1 +worker-1 .* 9000 +not configured \(0\) +-$/),
+      expect.stringMatching(
+        /^2 +worker-2 +fa:16:3e:00:00:02 +link only +1500 +deleted +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/,
+      ),
+      '',
+    ]);
 
     const db = new Database(path, { readonly: true });
     try {
@@ -177,7 +183,60 @@ describe('the agent on the embedded store', () => {
     expect(before.stdout).toMatch(/^skip +row 1 +macaddress: waiting for NIC/);
     cli(['rows', 'delete', '1'], env);
     const after = cli(['plan'], agentEnv(env));
-    expect(after).toMatchObject({ code: 0, stdout: 'in sync: no changes pending\n' });
+    expect(after).toMatchObject({ code: 0, stdout: 'in sync: no changes pending, 0 rows refused\n' });
+  });
+
+  it('plan: the last line counts the refused rows; --fail-on-refused exits 3 while any is refused', () => {
+    const { path, env } = store('refused-plan.db');
+    // A NIC on the (fake) host for row 1, so that a change is pending; row 2's NIC is absent (waiting).
+    const sys = join(dir, 'refused-plan-sys');
+    mkdirSync(join(sys, 'ens4'), { recursive: true });
+    writeFileSync(join(sys, 'ens4', 'type'), '1\n');
+    writeFileSync(join(sys, 'ens4', 'address'), 'fa:16:3e:00:00:41\n');
+    writeFileSync(join(sys, 'ens4', 'mtu'), '1500\n');
+    const planEnv = { ...agentEnv(env), SYS_CLASS_NET: sys };
+    cli(
+      ['rows', 'add', '--mac', 'fa:16:3e:00:00:41', '--address', '10.41.0.5', '--cidr', '10.41.0.0/24'],
+      env,
+    );
+    cli(['rows', 'add', '--mac', 'fa:16:3e:00:00:42'], env);
+    const lastLine = (result: { stdout: string }) => result.stdout.trimEnd().split('\n').at(-1);
+
+    const clean = cli(['plan', '--fail-on-refused'], planEnv);
+    expect(clean.code).toBe(2);
+    expect(lastLine(clean)).toBe('1 change pending, 0 rows refused, 1 waiting for a NIC');
+
+    // The controller writes rows rows would refuse: an address outside its network, a duplicate MAC.
+    const db = new Database(path);
+    try {
+      const insert = db.prepare(
+        'INSERT INTO multi_interface (port_id, subnet_id, macaddress, attached_node_name, address, cidr, mtu)' +
+          " VALUES (?, 's', ?, 'worker-1', ?, ?, 1500)",
+      );
+      insert.run('p3', 'fa:16:3e:00:00:43', '10.0.1.500', '10.0.1.0/24');
+      insert.run('p4', 'fa:16:3e:00:00:41', null, null);
+    } finally {
+      db.close();
+    }
+    const plain = cli(['plan'], planEnv);
+    expect(plain.code).toBe(2);
+    expect(lastLine(plain)).toBe('1 change pending, 2 rows refused, 1 waiting for a NIC');
+    expect(cli(['plan', '--fail-on-refused'], planEnv).code).toBe(3);
+
+    // In sync (rows 1 and its duplicate 4 deleted): exit 0, the refused row still counted; 3 with the option.
+    cli(['rows', 'delete', '1'], env);
+    cli(['rows', 'delete', '4'], env);
+    const synced = cli(['plan'], planEnv);
+    expect(synced.code).toBe(0);
+    expect(lastLine(synced)).toBe('in sync: no changes pending, 1 row refused, 1 waiting for a NIC');
+    expect(cli(['plan', '--fail-on-refused'], planEnv).code).toBe(3);
+    cli(['rows', 'delete', '3'], env);
+    expect(cli(['plan', '--fail-on-refused'], planEnv)).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(
+        /in sync: no changes pending, 0 rows refused, 1 waiting for a NIC\n$/,
+      ) as unknown,
+    });
   });
 
   it('keeps the host as it is when the database file is missing (never an empty desired state)', () => {
@@ -203,7 +262,7 @@ describe('the agent on the embedded store', () => {
     // Without --db, DB_URL or DB_HOST the agent refuses to start: no store is ever chosen silently.
     expect(cli(['plan'], { HOST_ROOT: hostRoot })).toMatchObject({
       code: 2,
-      stderr: expect.stringContaining('DB_HOST is required') as unknown,
+      stderr: expect.stringContaining('no database configured') as unknown,
     });
   });
 });
