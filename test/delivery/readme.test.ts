@@ -70,6 +70,10 @@ const notRunByStart: [string, string][] = [
   ['# set database.* and agent.*', 'needs a cluster (test/delivery/deploy-script.test.ts runs deploy.sh)'],
   ['# ifcfg-multinic0', 'an ifcfg file, not a command (test/unit sources the golden files with bash)'],
   ['npm run bench ', 'minutes of load; npm run bench checks itself'],
+  [
+    'HOST_ROOT=/ COMMAND_PREFIX= DB_HOST=db.example',
+    'needs a node the original agent configured and its database: test/e2e/agent-takeover.test.ts runs plan on one',
+  ],
 ];
 /** Commands this test runs, each in an `it` below: these, and the Embedded store's shell blocks. */
 const RUN = ['npm run demo -- --once', 'npm run try', '$ npm run demo -- --files-only --once'];

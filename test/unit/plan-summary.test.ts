@@ -17,7 +17,7 @@ const invalid: RowOutcome = {
 };
 
 function planOf(rows: RowOutcome[], changes: Plan['changes'] = []): Plan {
-  return { changes, rows, orphanCandidates: [] };
+  return { changes, rows, orphanCandidates: [], held: [], foreign: [] };
 }
 
 describe('plan summary (the last line of `plan`)', () => {
