@@ -15,7 +15,8 @@ import {
 } from '../../src/host/backends/network-manager.js';
 import { createRunner, type CommandRunner } from '../../src/host/exec.js';
 import { createHostFs } from '../../src/host/host-fs.js';
-import { configOf, linkOf, rowOf } from '../support/fixtures.js';
+import { configOf, linkOf, macOf, rowOf } from '../support/fixtures.js';
+import { goIfcfg } from '../support/original-files.js';
 import { haveTool } from '../support/require-tool.js';
 
 const roots: string[] = [];
@@ -42,7 +43,12 @@ const noProcesses: CommandRunner = {
   close: () => Promise.resolve(),
 };
 
-function backend(format: 'ifcfg' | 'keyfile', root: string, runner: CommandRunner = noProcesses) {
+function backend(
+  format: 'ifcfg' | 'keyfile',
+  root: string,
+  runner: CommandRunner = noProcesses,
+  adopt = true,
+) {
   const options: NetworkManagerOptions = {
     format,
     fs: createHostFs(root),
@@ -54,7 +60,7 @@ function backend(format: 'ifcfg' | 'keyfile', root: string, runner: CommandRunne
     now: () => 0,
     sleep: () => Promise.resolve(),
     onRestart: () => undefined,
-    adopt: true,
+    adopt,
   };
   return createNetworkManagerBackend(options);
 }
@@ -160,3 +166,47 @@ describe.skipIf(!haveTool('/usr/bin/nmcli'))(
     });
   },
 );
+
+describe("NetworkManager backends: the original agent's files (takeover; Debian has no ifcfg-rh to load them live)", () => {
+  const original = goIfcfg('multinic8', macOf(0), '10.0.0.10/24');
+
+  it('ifcfg: a file in the original shape is adoptable under its own name; others are foreign with why', async () => {
+    const scan = await backend(
+      'ifcfg',
+      hostRoot(DIR, {
+        'ifcfg-multinic8': original,
+        'ifcfg-multinic2': `${original.replace(/multinic8/g, 'multinic2')}GATEWAY=10.0.0.1\n`,
+        'ifcfg-multinic8.bak': original,
+      }),
+    ).scan();
+    expect(scan.files).toEqual([]);
+    expect(scan.reservedNames).toEqual(['multinic2', 'multinic8']);
+    expect(scan.others.map((o) => [o.path, o.original?.name ?? null, o.reason])).toEqual([
+      [`/${DIR}/ifcfg-multinic2`, null, "not in the original agent's shape: unexpected key GATEWAY"],
+      [`/${DIR}/ifcfg-multinic8`, 'multinic8', ''],
+      [`/${DIR}/ifcfg-multinic8.bak`, null, 'not a path multinic-agent writes'],
+    ]);
+    expect(scan.others[1]?.original).toEqual({ ...configOf(0), name: 'multinic8' });
+  });
+
+  it('ifcfg with ADOPT_UNMANAGED=false: the same file is foreign', async () => {
+    const scan = await backend(
+      'ifcfg',
+      hostRoot(DIR, { 'ifcfg-multinic8': original }),
+      noProcesses,
+      false,
+    ).scan();
+    expect(scan.others.map((o) => [o.original, o.reason])).toEqual([
+      [null, "in the original agent's shape, but adoption is off (ADOPT_UNMANAGED=false)"],
+    ]);
+  });
+
+  it('keyfile: the original never wrote keyfiles, so any keyfile without our header is foreign', async () => {
+    const dir = 'etc/NetworkManager/system-connections';
+    const content = renderKeyfile(configOf(0), 1).split('\n').slice(2).join('\n');
+    const scan = await backend('keyfile', hostRoot(dir, { 'multinic0.nmconnection': content })).scan();
+    expect(scan.others.map((o) => [o.name, o.original, o.reason])).toEqual([
+      ['multinic0', null, 'not written by multinic-agent (the original never wrote this format)'],
+    ]);
+  });
+});
