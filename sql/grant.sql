@@ -1,6 +1,7 @@
 -- multinic-agent: least privilege for the agent's database user (SPEC §2).
 --
--- The agent reads its node's rows and writes one column, `netplan_success`. Nothing else.
+-- The agent reads its node's rows and writes one column, `netplan_success`, of the controller's table.
+-- In its own table (sql/fleet.sql) it reads every node's row and writes its own.
 --
 -- Placeholders (replace all of them before applying):
 --   multinic_db        the controller's database
@@ -21,6 +22,9 @@ GRANT SELECT ON multinic_db.multi_interface TO 'multinic'@'%';
 
 -- Write the result, and only the result. UPDATE ... WHERE id IN (...) also needs SELECT, granted above.
 GRANT UPDATE (netplan_success) ON multinic_db.multi_interface TO 'multinic'@'%';
+
+-- The agents' own table (sql/fleet.sql): fleet status and rollout slots. No DELETE, no other table.
+GRANT SELECT, INSERT, UPDATE ON multinic_db.multinic_agent_status TO 'multinic'@'%';
 
 -- Optional: the subnet table some controller versions use for `cidr` (see sql/multi-subnet.sql).
 GRANT SELECT ON multinic_db.multi_subnet TO 'multinic'@'%';

@@ -130,6 +130,26 @@ Exit codes: 0 done, 1 the agent finished no cycle in time (--once), 2 invalid ar
     options: { once: { type: 'boolean' }, 'files-only': { type: 'boolean' }, port: { type: 'string' } },
     positionals: false,
   },
+  fleet: {
+    summary: "the whole fleet from the agents' table: who is converged, changing, waiting, failed [--json]",
+    usage: `Usage: multinic-agent fleet [--json]
+       multinic-agent fleet release NODE
+
+Reads the agents' own table (multinic_agent_status, sql/fleet.sql) on MySQL/MariaDB: one line per node
+with its state (converged, changing, waiting, failed, refused rows), its rows' counts, its rollout slot
+(changing: a lease while it applies; failed: kept after a failed change, counting against
+ROLLOUT_MAX_UNAVAILABLE), its last cycle and why. \`fleet release NODE\` gives the node's slot back, so
+the rollout goes on (do it once the failure is understood; fixing the rows does it too).
+
+  --json      the rows as JSON, for scripts
+  -h, --help  this help
+
+Exit codes: 0 done, 1 a database error, 2 invalid arguments or settings (the embedded store has no fleet).
+
+${SETTINGS}`,
+    options: { json: { type: 'boolean' } },
+    positionals: true,
+  },
   rows: {
     summary: 'list, add, change or delete rows of the embedded store (DB_URL=sqlite:PATH)',
     usage: ROWS_HELP,

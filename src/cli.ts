@@ -43,6 +43,7 @@ async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
   if (command === 'rows') return rows(rest);
+  if (command === 'fleet') return fleet(parsed.positionals, parsed.values['json'] === true);
   if (command === 'demo') return demo(parsed.values);
   return agentCommand(command, parsed.values);
 }
@@ -149,6 +150,16 @@ async function demo(values: Record<string, unknown>): Promise<number> {
     port,
     out,
     stopped,
+  });
+}
+
+async function fleet(positionals: readonly string[], json: boolean): Promise<number> {
+  const config = settings();
+  if (config === null) return 2;
+  const { fleetCommand } = await import('./fleet-command.js');
+  return fleetCommand(positionals, json, config, {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
   });
 }
 

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { parseBudget, type Budget } from './core/rollout.js';
 import type { StoreSettings } from './store/mysql.js';
 
 /**
@@ -46,6 +47,10 @@ export interface Config {
   nodeIp: string | null;
   /** ADOPT_UNMANAGED: take over files the original Go agent left at the agent's paths (SPEC §5). */
   adoptUnmanaged: boolean;
+  /** ROLLOUT_MAX_UNAVAILABLE and the slot's lease (SPEC §10); off with the embedded store. */
+  rollout: { budget: Budget; leaseMs: number };
+  /** The longest the node's fleet status row goes unwritten while nothing in it changes. */
+  fleetHeartbeatMs: number;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -125,6 +130,19 @@ const commonSchema = z.object({
   MAX_BACKOFF: duration('MAX_BACKOFF', '5m', 1000, 86_400_000),
   FAILED_RETRY_MAX: duration('FAILED_RETRY_MAX', '1h', 0, 604_800_000),
   ADOPT_UNMANAGED: flag('ADOPT_UNMANAGED', 'true'),
+  ROLLOUT_MAX_UNAVAILABLE: z
+    .string()
+    .optional()
+    .refine((text) => text === undefined || parseBudget(text) !== null, {
+      message: 'ROLLOUT_MAX_UNAVAILABLE must be off, a number of nodes (1 or more) or a percentage 1%–100%',
+    }),
+  ROLLOUT_LEASE: z
+    .string()
+    .optional()
+    .refine((text) => text === undefined || inRange(parseDuration(text), 5_000, 3_600_000), {
+      message: 'ROLLOUT_LEASE must be a duration like 5m between 5s and 1h',
+    }),
+  FLEET_HEARTBEAT: duration('FLEET_HEARTBEAT', '10m', 10_000, 86_400_000),
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'LOG_LEVEL must be debug, info, warn or error' })
     .default('info'),
@@ -168,7 +186,13 @@ export function loadConfig(sources: ConfigSources): ConfigResult {
   const modes = envSchema.pick({ OS_TYPE: true, APPLY_MODE: true }).safeParse(sources.env);
   const trialProblem = modes.success ? trialUnsupported(modes.data.OS_TYPE, modes.data.APPLY_MODE) : null;
   if (trialProblem !== null) errors.push(trialProblem);
-  if (!parsed.success || db === null || trialProblem !== null) return { ok: false, errors };
+  const rolloutProblem = rolloutUnsupported(
+    url === undefined ? 'mysql' : 'sqlite',
+    sources.env['ROLLOUT_MAX_UNAVAILABLE'],
+  );
+  if (rolloutProblem !== null) errors.push(rolloutProblem);
+  if (!parsed.success || db === null || trialProblem !== null || rolloutProblem !== null)
+    return { ok: false, errors };
   const env = parsed.data;
   const nodeName = env.NODE_NAME ?? sources.hostname();
   if (nodeName.trim() === '')
@@ -194,6 +218,8 @@ export function loadConfig(sources: ConfigSources): ConfigResult {
     backupKeep: env.BACKUP_KEEP,
     nodeIp: env.NODE_IP ?? null,
     adoptUnmanaged: env.ADOPT_UNMANAGED,
+    rollout: rolloutOf(env, db.kind),
+    fleetHeartbeatMs: env.FLEET_HEARTBEAT,
   };
   return { ok: true, config };
 }
@@ -254,6 +280,38 @@ function sqliteSettings(
  * call nmcli does not offer; rather than pretend, the agent refuses to start. With OS_TYPE=auto the same
  * check runs once the host's OS is known.
  */
+/** 10% by default on MySQL; the embedded store serves one node, so there the budget is off. */
+const DEFAULT_BUDGET = '10%';
+
+function rolloutOf(
+  env: {
+    ROLLOUT_MAX_UNAVAILABLE?: string | undefined;
+    ROLLOUT_LEASE?: string | undefined;
+    APPLY_TIMEOUT: number;
+    VERIFY_TIMEOUT: number;
+  },
+  store: DbSettings['kind'],
+): Config['rollout'] {
+  const text = env.ROLLOUT_MAX_UNAVAILABLE ?? (store === 'sqlite' ? 'off' : DEFAULT_BUDGET);
+  const budget = parseBudget(text) ?? { kind: 'off' };
+  // Long enough for an apply, its verification, and a rollback with its own apply and verification.
+  const leaseMs =
+    env.ROLLOUT_LEASE === undefined
+      ? 2 * (env.APPLY_TIMEOUT + env.VERIFY_TIMEOUT) + 60_000
+      : (parseDuration(env.ROLLOUT_LEASE) ?? 0);
+  return { budget, leaseMs };
+}
+
+function inRange(ms: number | null, min: number, max: number): boolean {
+  return ms !== null && ms >= min && ms <= max;
+}
+
+/** The budget coordinates nodes through MySQL/MariaDB: with the embedded store it is refused. */
+export function rolloutUnsupported(store: DbSettings['kind'], setting: string | undefined): string | null {
+  if (store !== 'sqlite' || setting === undefined || parseBudget(setting)?.kind === 'off') return null;
+  return 'ROLLOUT_MAX_UNAVAILABLE needs MySQL/MariaDB: the embedded store (DB_URL=sqlite:…) serves one node; leave it unset or set it to off';
+}
+
 export function trialUnsupported(osType: Config['osType'], applyMode: Config['applyMode']): string | null {
   if (applyMode !== 'try' || osType === 'auto' || osType === 'netplan') return null;
   return `APPLY_MODE=try needs netplan; the ${osType} backend (NetworkManager) supports only APPLY_MODE=apply`;

@@ -13,6 +13,7 @@ import { createBackup } from './host/backups.js';
 import { createRunner, type CommandRunner } from './host/exec.js';
 import { createHostFs, type HostFs } from './host/host-fs.js';
 import { readDefaultRouteInterfaces, readLinks } from './host/links.js';
+import { createFleetStore } from './store/fleet.js';
 import { createMysqlStore } from './store/mysql.js';
 import type { DesiredStore } from './store/store.js';
 import { createMetrics, type Metrics } from './agent/metrics.js';
@@ -148,6 +149,18 @@ export async function buildAgent(
     logger,
     onPlan: (decided) => telemetry.planned(decided),
     maxRetryWaitCycles: Math.floor(config.failedRetryMaxMs / config.pollIntervalMs),
+    // The fleet table lives beside the controller's on MySQL; the embedded store serves one node.
+    rollout:
+      config.db.kind === 'mysql'
+        ? {
+            fleet: createFleetStore(config.db),
+            budget: config.rollout.budget,
+            leaseMs: config.rollout.leaseMs,
+            heartbeatMs: config.fleetHeartbeatMs,
+            version: VERSION,
+            backend: osType,
+          }
+        : undefined,
   };
   return {
     deps,

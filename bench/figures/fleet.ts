@@ -44,6 +44,7 @@ async function prepare(server: ThrowawayServer): Promise<number> {
   await admin.query(`CREATE DATABASE ${DATABASE}; USE ${DATABASE}`);
   await admin.query(await shippedSql('schema.sql'));
   await admin.query(await shippedSql('index.sql'));
+  await admin.query(await shippedSql('fleet.sql'));
   await admin.query(`CREATE USER '${USER}'@'127.0.0.1' IDENTIFIED BY '${PASSWORD}'`);
   // The shipped grant, for this database and account; its optional multi_subnet line needs that table.
   const grants = (await shippedSql('grant.sql'))

@@ -13,7 +13,17 @@ import type {
   RowOutcome,
 } from '../core/types.js';
 import type { Backend } from '../host/backends/backend.js';
+import type { SlotState } from '../core/rollout.js';
+import type { NodeStatus } from '../store/fleet.js';
 import type { DesiredStore, StatusUpdate } from '../store/store.js';
+import {
+  gate,
+  initialRolloutState,
+  recordStatus,
+  settle,
+  type RolloutDeps,
+  type RolloutState,
+} from './rollout.js';
 import { applyTransaction, type ChangeResult, type Failure, type TransactionDeps } from './transaction.js';
 
 export interface CycleDeps extends TransactionDeps {
@@ -28,6 +38,8 @@ export interface CycleDeps extends TransactionDeps {
   onPlan?(decided: Plan): void;
   /** The longest a failed change waits, in cycles, before it is tried again with the same configuration. */
   maxRetryWaitCycles: number;
+  /** The fleet table (MySQL only): rollout slots and this node's status row. */
+  rollout?: RolloutDeps;
 }
 
 /** What a cycle remembers for the next one. */
@@ -45,6 +57,7 @@ export interface CycleState {
   holds: Map<string, string>;
   /** Foreign files by path, with the reason logged: each is logged when first seen (or its reason changes). */
   foreign: Map<string, string>;
+  rollout: RolloutState;
 }
 
 export function initialState(): CycleState {
@@ -56,6 +69,7 @@ export function initialState(): CycleState {
     failedChanges: new Map(),
     holds: new Map(),
     foreign: new Map(),
+    rollout: initialRolloutState(),
   };
 }
 
@@ -66,7 +80,7 @@ export interface RowReport {
   name: string | null;
   mac: string | null;
   /** `held`: refused, and the NIC it configured before is kept exactly as it was (`refusal` says why). */
-  state: 'configured' | 'in_sync' | 'failed' | 'held' | RejectedKind;
+  state: 'configured' | 'in_sync' | 'failed' | 'held' | 'waiting_for_rollout_slot' | RejectedKind;
   /** The kind of refusal, for a refused or held row. */
   refusal: RejectedKind | null;
   /** The row field a rejection is about. */
@@ -84,6 +98,10 @@ export interface CycleReport {
   failed: number;
   /** Rows whose change was not tried in this cycle because the same change failed before. */
   deferred: ReadonlyMap<number, FailedChange>;
+  /** Changes to working NICs not applied because no rollout slot was free. */
+  waitingForSlot: Change[];
+  /** The node's rollout slot after the cycle. */
+  slot: SlotState;
   /** Time spent in the apply transaction (0 when the plan was empty). */
   applySeconds: number;
   /** Refused rows logged for the first time (or with a new reason) in this cycle. */
@@ -129,7 +147,9 @@ async function reconcile(deps: CycleDeps, state: CycleState): Promise<CycleRepor
   const { rows, elsewhere } = await deps.store.rowsForNode(deps.nodeName, ownedRowIds(observed));
   const planned = plan(rows, observed, elsewhere);
   const cycle = state.cycle++;
-  const { apply, held: deferred } = holdFailed(planned.changes, state.failedChanges, cycle);
+  const { apply: due, held: deferred } = holdFailed(planned.changes, state.failedChanges, cycle);
+  const gated = await gate(deps.rollout, state.rollout, statusOf(deps, []), due, deps.logger);
+  const apply = gated.apply;
   const decided = { ...planned, changes: apply };
   state.orphanCandidates = decided.orphanCandidates;
   deps.onPlan?.(decided);
@@ -144,7 +164,10 @@ async function reconcile(deps: CycleDeps, state: CycleState): Promise<CycleRepor
     deps.maxRetryWaitCycles,
   );
   const heldIds = new Set(decided.held.map((nic) => nic.rowId));
-  const reports = decided.rows.map((outcome) => rowReport(outcome, results, state.failedChanges, heldIds));
+  const waiting = { ids: new Set(gated.waiting.flatMap(idOf)), reason: gated.reason };
+  const reports = decided.rows.map((outcome) =>
+    rowReport(outcome, results, state.failedChanges, heldIds, waiting),
+  );
   const statusUpdates = changedStatuses(rows, reports);
   // Logged before the write-back: what was done to the host is told even when the database is gone.
   logResults(deps.logger, results, decided, state.failedChanges);
@@ -152,6 +175,9 @@ async function reconcile(deps: CycleDeps, state: CycleState): Promise<CycleRepor
   logForeign(deps.logger, state, decided.foreign);
   const refusedNow = logRefusals(deps.logger, state, reports);
   await deps.store.writeStatus(statusUpdates);
+  const stillDeferred = planned.changes.filter((change) => idOf(change).some((id) => deferred.has(id)));
+  await settle(deps.rollout, state.rollout, deps.nodeName, results, stillDeferred, deps.logger);
+  await recordStatus(deps.rollout, state.rollout, statusOf(deps, reports), deps.now(), deps.logger);
   return {
     plan: decided,
     results,
@@ -159,9 +185,32 @@ async function reconcile(deps: CycleDeps, state: CycleState): Promise<CycleRepor
     statusUpdates,
     failed: results.filter((r) => r.failure).length,
     deferred,
+    waitingForSlot: gated.waiting,
+    slot: state.rollout.slot,
     applySeconds,
     refusedNow,
     links: results.length === 0 ? observed.links : await deps.readLinks(),
+  };
+}
+
+function idOf(change: Change): number[] {
+  return change.kind === 'remove' ? [] : [change.nic.id];
+}
+
+/** This node's row of the fleet table, from the rows' reports. */
+function statusOf(deps: CycleDeps, reports: readonly RowReport[]): NodeStatus {
+  const count = (states: readonly RowReport['state'][]) =>
+    reports.filter((r) => states.includes(r.state)).length;
+  return {
+    node: deps.nodeName,
+    version: deps.rollout?.version ?? '',
+    backend: deps.rollout?.backend ?? deps.backend.kind,
+    configured: count(['configured', 'in_sync']),
+    failed: count(['failed']),
+    waiting: count(['waiting', 'waiting_for_rollout_slot']),
+    refused:
+      reports.length - count(['configured', 'in_sync', 'failed', 'waiting', 'waiting_for_rollout_slot']),
+    lastError: reports.find((r) => r.state === 'failed')?.reason ?? null,
   };
 }
 
@@ -174,6 +223,7 @@ function rowReport(
   results: readonly ChangeResult[],
   failed: ReadonlyMap<number, FailedChange>,
   heldIds: ReadonlySet<number | null>,
+  waiting: { ids: ReadonlySet<number>; reason: string | null },
 ): RowReport {
   if (outcome.state === 'rejected') {
     const { problem } = outcome;
@@ -190,6 +240,8 @@ function rowReport(
   }
   const base = { id: outcome.id, name: outcome.nic.name, mac: outcome.nic.mac, field: null, refusal: null };
   if (outcome.state === 'in_sync') return { ...base, success: 1, state: 'in_sync', reason: null };
+  if (waiting.ids.has(outcome.id))
+    return { ...base, success: 0, state: 'waiting_for_rollout_slot', reason: waiting.reason };
   const failure: Failure | null | undefined = resultFor(outcome.id, results)?.failure;
   if (failure === null) return { ...base, success: 1, state: 'configured', reason: null };
   // Failed now or held since: the same words until it is tried again, so that health's last_error_at
@@ -303,7 +355,7 @@ function logRefusals(logger: Logger, state: CycleState, reports: readonly RowRep
   const seen = new Set<number>();
   for (const report of reports) {
     seen.add(report.id);
-    if (report.reason === null || report.state === 'failed') {
+    if (report.reason === null || report.state === 'failed' || report.state === 'waiting_for_rollout_slot') {
       state.logged.delete(report.id);
       continue;
     }

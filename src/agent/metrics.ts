@@ -65,6 +65,12 @@ export function createMetrics(info: { version: string; osType: string; nodeName:
       help: "Files at the agent's paths (or named like its files) that it does not own and leaves alone",
       registers: [registry],
     }),
+    rolloutSlot: new Gauge({
+      name: 'multinic_rollout_slot',
+      help: "The node's rollout slot: 1 for its state (none, changing, failed, waiting), 0 for the others",
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
     orphansDeleted: new Counter({
       name: 'multinic_orphaned_interfaces_deleted_total',
       help: 'Orphaned interface configurations removed',
@@ -105,6 +111,8 @@ export function createMetrics(info: { version: string; osType: string; nodeName:
   metrics.dbConnected.set(0);
   metrics.heldInterfaces.set(0);
   metrics.foreignFiles.set(0);
+  for (const state of ['none', 'changing', 'failed', 'waiting'])
+    metrics.rolloutSlot.set({ state }, state === 'none' ? 1 : 0);
   collectDefaultMetrics({ register: registry });
   return { registry, ...metrics };
 }

@@ -6,7 +6,15 @@ import type { CycleReport, RowReport } from './cycle.js';
 import type { Metrics } from './metrics.js';
 
 export type InterfaceState =
-  'configured' | 'pending' | 'waiting' | 'invalid' | 'failed' | 'protected' | 'held' | 'foreign';
+  | 'configured'
+  | 'pending'
+  | 'waiting'
+  | 'invalid'
+  | 'failed'
+  | 'protected'
+  | 'held'
+  | 'foreign'
+  | 'waiting_for_rollout_slot';
 
 /** An owned configuration kept exactly as it is (SPEC §6): the row is refused, or removal is unsafe. */
 export interface HeldStatus {
@@ -45,7 +53,12 @@ export interface HealthBody {
   held: HeldStatus[];
   /** Files at the agent's paths (or named like its files) that it does not own and does not take over. */
   foreign_files: ForeignFile[];
+  /** The node's rollout slot: none, changing (held for a change), failed (kept after a failure), waiting. */
+  rollout_slot: (typeof SLOT_STATES)[number];
 }
+
+/** Values of the `state` label of multinic_rollout_slot. */
+export const SLOT_STATES = ['none', 'changing', 'failed', 'waiting'] as const;
 
 export interface TelemetryOptions {
   metrics: Metrics;
@@ -68,6 +81,7 @@ const STATE_OF: Record<RowReport['state'], InterfaceState> = {
   protected: 'protected',
   waiting: 'waiting',
   foreign: 'foreign',
+  waiting_for_rollout_slot: 'waiting_for_rollout_slot',
 };
 
 /** "3h25m10s", as in the seed's health example. */
@@ -93,6 +107,7 @@ export class Telemetry {
   private interfaces = new Map<number, InterfaceStatus>();
   private held: HeldStatus[] = [];
   private foreign: ForeignFile[] = [];
+  private slot: (typeof SLOT_STATES)[number] = 'none';
 
   constructor(private readonly options: TelemetryOptions) {
     this.startedAt = options.now();
@@ -138,6 +153,13 @@ export class Telemetry {
     }));
     metrics.heldInterfaces.set(this.held.length);
     this.foreign = report.plan.foreign;
+    this.slot =
+      report.waitingForSlot.length > 0 && report.slot !== 'changing'
+        ? 'waiting'
+        : report.slot === 'unknown'
+          ? 'none'
+          : report.slot;
+    for (const state of SLOT_STATES) metrics.rolloutSlot.set({ state }, state === this.slot ? 1 : 0);
     metrics.foreignFiles.set(this.foreign.length);
     this.lastError = report.results.find((r) => r.failure !== null)?.failure?.reason ?? null;
     this.updateInterfaces(report);
@@ -215,6 +237,7 @@ export class Telemetry {
       interfaces: entries,
       held: this.held,
       foreign_files: this.foreign,
+      rollout_slot: this.slot,
     };
   }
 

@@ -116,6 +116,7 @@ class Server implements RestartableDatabase {
       await admin.query(`CREATE DATABASE ${DATABASE}; USE ${DATABASE}`);
       await admin.query(await shippedSql('schema.sql'));
       await admin.query(await shippedSql('index.sql'));
+      await admin.query(await shippedSql('fleet.sql'));
       this.loaded = true;
     } catch (error) {
       await this.server.stop();

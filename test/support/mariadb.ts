@@ -63,6 +63,7 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
   await admin.query(`CREATE DATABASE \`${name}\`; USE \`${name}\``);
   await admin.query(await shippedSql('schema.sql'));
   await admin.query(await shippedSql('index.sql'));
+  await admin.query(await shippedSql('fleet.sql'));
   let inserted = 0;
   return {
     name,
