@@ -4,11 +4,12 @@
 // machine's localhost, following a row edit made with `rows`, and that neither Ctrl-C nor kill -9 of the
 // demo leaves a directory, a process or a network change behind.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { beforeAll, expect, it } from 'vitest';
 import { agentCli } from '../sandbox/agent.js';
 import { describeSandbox } from '../sandbox/support.js';
+import { processesMentioning } from '../support/processes.js';
 
 let cli: string;
 
@@ -19,20 +20,6 @@ function hostLinks(): string[] {
     address?: string;
   }[];
   return links.map((link) => `${link.ifname} ${link.address ?? ''}`).sort();
-}
-
-/** Processes whose command line mentions `text` (the sandbox's directory): none may outlive the demo. */
-function processesMentioning(text: string): string[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid)
-    .flatMap((pid) => {
-      try {
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-        return cmdline.includes(text) ? [`${pid}: ${cmdline}`] : [];
-      } catch {
-        return [];
-      }
-    });
 }
 
 function sandboxDir(output: string): string {

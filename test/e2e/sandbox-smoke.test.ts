@@ -1,7 +1,7 @@
 // The sandbox harness against the real netplan 0.106 and systemd-networkd 252: what the agent's
 // end-to-end tests will rely on. Every outcome is read back from the kernel (`ip -j addr`).
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseIpAddr, type Link } from '../sandbox/links.js';
 import { startSandbox, unshareArgs, type Sandbox, type SandboxProcess } from '../sandbox/sandbox.js';
 import { describeSandbox } from '../sandbox/support.js';
+import { pidsInNamespaceOf } from '../support/processes.js';
 
 const mac1 = 'fa:16:3e:00:00:01';
 const mac2 = 'fa:16:3e:00:00:02';
@@ -70,21 +71,6 @@ function killIfAlive(pid: number): void {
   } catch {
     // gone, as it should be
   }
-}
-
-/** Pids (outside) of every process in the pid namespace of `pid`. */
-function pidsInNamespaceOf(pid: number): number[] {
-  const ns = readlinkSync(`/proc/${pid}/ns/pid`);
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .map(Number)
-    .filter((other) => {
-      try {
-        return readlinkSync(`/proc/${other}/ns/pid`) === ns;
-      } catch {
-        return false; // exited meanwhile
-      }
-    });
 }
 
 describeSandbox('sandbox harness (real netplan, real systemd-networkd)', () => {

@@ -27,6 +27,8 @@ export interface RestartableDatabase {
   readonly agentEnv: Record<string, string>;
   /** Whether the server is running (started and not stopped). */
   readonly running: boolean;
+  /** The server's Unix socket (in the sandbox's directory): the same path on every start. */
+  readonly socketPath: string;
   /** Root connection through the socket, in the `multinic` database; a new one each start. */
   readonly admin: Connection;
   /** Runs a statement as root in the `multinic` database; rejects while the server is stopped. */
@@ -77,6 +79,10 @@ class Server implements RestartableDatabase {
 
   get running(): boolean {
     return this.server.running;
+  }
+
+  get socketPath(): string {
+    return this.server.socketPath;
   }
 
   get admin(): Connection {
