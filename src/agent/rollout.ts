@@ -54,26 +54,33 @@ export async function gate(
 ): Promise<Gate> {
   const needing = changes.filter(needsSlot);
   if (deps === undefined || deps.budget.kind === 'off' || needing.length === 0) {
+    state.waitingLogged = null;
     return { apply: [...changes], waiting: [], reason: null };
   }
   const budget =
     deps.budget.kind === 'count' ? { count: deps.budget.nodes } : { percent: deps.budget.percent };
   const what = `${needing.length} change(s) to working NICs: ${[...new Set(needing.map((c) => c.kind))].join(', ')}`;
   let reason: string;
+  // Logged once while the node waits behind the same nodes (their slots turning failed is no news).
+  let logKey: string;
   try {
     const claim = await deps.fleet.claim({ ...status, lastError: null }, budget, deps.leaseMs, what);
     if (claim.granted) {
+      if (state.slot !== 'changing')
+        logger.info({ changes: needing.length, slots: claim.slots }, 'rollout slot taken');
       state.slot = 'changing';
       state.waitingLogged = null;
       return { apply: [...changes], waiting: [], reason: null };
     }
     const holders = claim.holders.map((holder) => `${holder.node} (${holder.slot})`).join(', ');
     reason = `waiting for a rollout slot: ${claim.holders.length} of ${claim.slots} held by ${holders}`;
+    logKey = claim.holders.map((holder) => holder.node).join(',');
   } catch (err) {
     reason = `waiting for a rollout slot: the fleet table cannot be used: ${err instanceof Error ? err.message : String(err)}`;
+    logKey = reason;
   }
-  if (state.waitingLogged !== reason) {
-    state.waitingLogged = reason;
+  if (state.waitingLogged !== logKey) {
+    state.waitingLogged = logKey;
     logger.warn({ changes: needing.length, reason }, 'waiting for a rollout slot');
   }
   return { apply: changes.filter((change) => !needsSlot(change)), waiting: needing, reason };

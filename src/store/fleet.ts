@@ -181,8 +181,12 @@ async function claim(
     await query(
       'INSERT INTO multinic_agent_status (node_name, agent_version, backend, slot, slot_reason, slot_since,' +
         " slot_expires_at) VALUES (?, ?, ?, 'changing', ?, NOW(3), NOW(3) + INTERVAL ? SECOND)" +
+        // A node retrying a failed change stays failed (it still counts, with no lease to run out) until its
+        // change succeeds (release) or fails again (fail). Assignments run in order: later ones see the new slot.
         " ON DUPLICATE KEY UPDATE slot_since = IF(slot IS NULL OR slot NOT IN ('changing', 'failed'), NOW(3), slot_since)," +
-        " slot = 'changing', slot_reason = VALUES(slot_reason), slot_expires_at = VALUES(slot_expires_at)",
+        " slot_reason = IF(slot = 'failed', slot_reason, VALUES(slot_reason))," +
+        " slot = IF(slot = 'failed', 'failed', 'changing')," +
+        " slot_expires_at = IF(slot = 'failed', NULL, VALUES(slot_expires_at))",
       [status.node, status.version, status.backend, reason.slice(0, 255), lease],
     );
     return { granted: true, holders, slots };

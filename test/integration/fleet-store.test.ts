@@ -88,6 +88,20 @@ describe('rollout slots', () => {
     expect((await fleet.claim(status('b'), { count: 1 }, MINUTE, 'x')).granted).toBe(true);
   });
 
+  it('a node retrying its failed change keeps its slot failed (no lease to run out)', async () => {
+    await withRows('a');
+    await fleet.claim(status('a'), { count: 1 }, MINUTE, 'x');
+    await fleet.fail('a', 'verification failed');
+    expect((await fleet.claim(status('a'), { count: 1 }, MINUTE, 'retry')).granted).toBe(true);
+    const [a] = await fleet.readFleet();
+    expect(a).toMatchObject({
+      slot: 'failed',
+      slotReason: 'verification failed',
+      slotExpiresAt: null,
+      slotCounts: true,
+    });
+  });
+
   it('a percentage is of the nodes that have rows, at least one', async () => {
     await withRows(...Array.from({ length: 10 }, (_, n) => `node-${n}`));
     const claims = await Promise.all(
