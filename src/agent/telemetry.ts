@@ -218,7 +218,9 @@ export class Telemetry {
 
   health(): HealthBody {
     const entries = [...this.interfaces.values()];
-    const failed = entries.filter((e) => !['configured', 'pending', 'waiting'].includes(e.state));
+    // Waiting (for a NIC, for a rollout slot) is normal; anything else not configured is a problem.
+    const fine: readonly InterfaceState[] = ['configured', 'pending', 'waiting', 'waiting_for_rollout_slot'];
+    const failed = entries.filter((e) => !fine.includes(e.state));
     const alive = this.liveness().ok;
     const troubled = failed.length > 0 || this.held.length > 0 || !this.dbConnected;
     const status = !alive ? 'unhealthy' : troubled ? 'degraded' : 'healthy';

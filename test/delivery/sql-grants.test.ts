@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFleetStore } from '../../src/store/fleet.js';
 import { createMysqlStore } from '../../src/store/mysql.js';
 import type { DesiredStore, StoreSettings } from '../../src/store/mysql.js';
 import { haveTool } from '../support/require-tool.js';
@@ -69,6 +70,7 @@ describe.skipIf(!available)('shipped SQL on a server that enforces privileges', 
     await admin.query(shipped('schema.sql'));
     await admin.query(shipped('index.sql'));
     await admin.query(shipped('multi-subnet.sql'));
+    await admin.query(shipped('fleet.sql'));
     await admin.query(`CREATE USER '${USER}'@'${HOST_PATTERN}' IDENTIFIED BY '${PASSWORD}'`);
     await admin.query(grantFor(DATABASE));
     await insertRows(admin, [
@@ -103,11 +105,12 @@ describe.skipIf(!available)('shipped SQL on a server that enforces privileges', 
     await server?.stop();
   }, 30_000);
 
-  it('grants exactly SELECT on the two tables and UPDATE of netplan_success, nothing more', async () => {
+  it('grants exactly SELECT on the two tables, UPDATE of netplan_success, and its own table, nothing more', async () => {
     const [rows] = await agent.query<RowDataPacket[]>('SHOW GRANTS');
     const grants = rows.map((row) => Object.values(row)[0] as string).sort();
     expect(grants).toEqual([
       `GRANT SELECT ON \`${DATABASE}\`.\`multi_subnet\` TO \`${USER}\`@\`${HOST_PATTERN}\``,
+      `GRANT SELECT, INSERT, UPDATE ON \`${DATABASE}\`.\`multinic_agent_status\` TO \`${USER}\`@\`${HOST_PATTERN}\``,
       `GRANT SELECT, UPDATE (\`netplan_success\`) ON \`${DATABASE}\`.\`multi_interface\` TO \`${USER}\`@\`${HOST_PATTERN}\``,
       expect.stringMatching(
         new RegExp(
@@ -177,6 +180,30 @@ describe.skipIf(!available)('shipped SQL on a server that enforces privileges', 
     expect(rows[0]).toEqual({ address: '192.168.10.5', mtu: 1500 });
   });
 
+  it("the agent's fleet table works as that user: slots under GET_LOCK, its status row; no DELETE", async () => {
+    const fleet = createFleetStore(settings);
+    const status = {
+      node: 'worker-1',
+      version: '0.1.0',
+      backend: 'netplan',
+      configured: 2,
+      failed: 0,
+      waiting: 0,
+      refused: 0,
+      lastError: null,
+    };
+    expect((await fleet.claim(status, { percent: 50 }, 60_000, 'mtu')).granted).toBe(true);
+    await fleet.fail('worker-1', 'verification failed');
+    await fleet.writeStatus(status);
+    expect((await fleet.readFleet()).map((row) => [row.node, row.slot, row.slotCounts])).toEqual([
+      ['worker-1', 'failed', true],
+    ]);
+    await fleet.release('worker-1');
+    expect((await fleet.readFleet())[0]?.slot).toBeNull();
+    expect(await denied(`DELETE FROM ${DATABASE}.multinic_agent_status`)).toBe('ER_TABLEACCESS_DENIED_ERROR');
+    expect(await denied(`DROP TABLE ${DATABASE}.multinic_agent_status`)).toBe('ER_TABLEACCESS_DENIED_ERROR');
+  });
+
   it('the query the agent sends uses the attached_node_name index (EXPLAIN)', async () => {
     // Enough nodes that a full scan would cost more than the index; ANALYZE so the optimizer knows.
     const many = Array.from({ length: 3000 }, (_, i) => [
@@ -214,6 +241,7 @@ describe.skipIf(!available)('shipped SQL on a server that enforces privileges', 
     await admin.query(`CREATE DATABASE ${other}; USE ${other}`);
     await admin.query(shipped('schema.sql'));
     await admin.query(shipped('index.sql'));
+    await admin.query(shipped('fleet.sql'));
     const outcomes: string[] = [];
     for (const statement of statements(grantFor(other))) {
       outcomes.push(
@@ -223,7 +251,7 @@ describe.skipIf(!available)('shipped SQL on a server that enforces privileges', 
         ),
       );
     }
-    expect(outcomes).toEqual(['ok', 'ok', 'ER_NO_SUCH_TABLE']);
+    expect(outcomes).toEqual(['ok', 'ok', 'ok', 'ER_NO_SUCH_TABLE']);
     await insertRows(admin, [['p', 's', 'fa:16:3e:00:00:09', 'worker-9', '10.1.0.5', '10.1.0.0/24', 1500]]);
     await admin.query(`USE ${DATABASE}`);
     const store = openStore(other);

@@ -30,8 +30,8 @@ beforeAll(() => {
 });
 
 describe('multinic-agent <command> --help', () => {
-  it('the main help lists the six commands', () => {
-    expect(commands).toEqual(['run', 'once', 'plan', 'metrics', 'demo', 'rows']);
+  it('the main help lists the seven commands', () => {
+    expect(commands).toEqual(['run', 'once', 'plan', 'metrics', 'demo', 'fleet', 'rows']);
   });
 
   it('each command prints its own usage on stdout and exits 0, with --help, -h and help <command>', () => {

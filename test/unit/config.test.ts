@@ -151,3 +151,52 @@ describe('loadConfig', () => {
     expect(parseDuration(text)).toBe(expected);
   });
 });
+
+describe('fleet rollout settings', () => {
+  it('defaults to 10% on MySQL, with a lease covering an apply, its verification and a rollback', () => {
+    const result = load(base);
+    expect(result.ok && result.config.rollout).toEqual({
+      budget: { kind: 'percent', percent: 10 },
+      leaseMs: 2 * (120_000 + 20_000) + 60_000,
+    });
+    expect(result.ok && result.config.fleetHeartbeatMs).toBe(600_000);
+  });
+
+  it('takes a count, a percentage, off, and a lease', () => {
+    const count = load({ ...base, ROLLOUT_MAX_UNAVAILABLE: '3', ROLLOUT_LEASE: '90s' });
+    expect(count.ok && count.config.rollout).toEqual({
+      budget: { kind: 'count', nodes: 3 },
+      leaseMs: 90_000,
+    });
+    const off = load({ ...base, ROLLOUT_MAX_UNAVAILABLE: 'off' });
+    expect(off.ok && off.config.rollout.budget).toEqual({ kind: 'off' });
+  });
+
+  it.each(['-1', '150%', 'abc', '0', '1.5'])(
+    'refuses ROLLOUT_MAX_UNAVAILABLE=%s, naming the setting',
+    (value) => {
+      const result = load({ ...base, ROLLOUT_MAX_UNAVAILABLE: value });
+      expect(result.ok).toBe(false);
+      expect(result.ok ? [] : result.errors).toEqual([
+        'ROLLOUT_MAX_UNAVAILABLE must be off, a number of nodes (1 or more) or a percentage 1%–100%',
+      ]);
+    },
+  );
+
+  it('refuses a lease outside 5s–1h', () => {
+    const result = load({ ...base, ROLLOUT_LEASE: '1s' });
+    expect(result.ok ? [] : result.errors).toEqual([
+      'ROLLOUT_LEASE must be a duration like 5m between 5s and 1h',
+    ]);
+  });
+
+  it('with the embedded store the budget is off, and refused when set', () => {
+    const embedded = load({ DB_URL: 'sqlite:/tmp/x.db' });
+    expect(embedded.ok && embedded.config.rollout.budget).toEqual({ kind: 'off' });
+    expect(load({ DB_URL: 'sqlite:/tmp/x.db', ROLLOUT_MAX_UNAVAILABLE: 'off' }).ok).toBe(true);
+    const refused = load({ DB_URL: 'sqlite:/tmp/x.db', ROLLOUT_MAX_UNAVAILABLE: '1' });
+    expect(refused.ok ? [] : refused.errors).toEqual([
+      expect.stringMatching(/^ROLLOUT_MAX_UNAVAILABLE needs MySQL\/MariaDB/),
+    ]);
+  });
+});
