@@ -42,9 +42,7 @@ describe('fleet table from the cycle', () => {
     const ids = await insertPortRows(db, 2);
     h = await startHarness(db, [portNic(0), portNic(1)], { FLEET_HEARTBEAT: '10s' });
     expect(await h.tick()).toBe(true);
-    const [row] = await db.admin
-      .query<import('mysql2').RowDataPacket[]>('SELECT * FROM multinic_agent_status')
-      .then((r) => r[0]);
+    const [[row]] = await db.admin.query<RowDataPacket[]>('SELECT * FROM multinic_agent_status');
     expect(row).toMatchObject({
       node_name: 'worker-1',
       configured: 2,
