@@ -210,7 +210,11 @@ function statusOf(deps: CycleDeps, reports: readonly RowReport[]): NodeStatus {
     waiting: count(['waiting', 'waiting_for_rollout_slot']),
     refused:
       reports.length - count(['configured', 'in_sync', 'failed', 'waiting', 'waiting_for_rollout_slot']),
-    lastError: reports.find((r) => r.state === 'failed')?.reason ?? null,
+    // Why the node is not converged: a failure first, else why its changes wait for a slot.
+    lastError:
+      reports.find((r) => r.state === 'failed')?.reason ??
+      reports.find((r) => r.state === 'waiting_for_rollout_slot')?.reason ??
+      null,
   };
 }
 

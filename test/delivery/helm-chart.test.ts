@@ -49,6 +49,7 @@ const VALUE_SETS: Record<string, { namespace: string; values: object }> = {
       database: { host: 'db.example.internal', port: '3307', password: PASSWORD },
       agent: { pollInterval: '45s', logLevel: 'debug', extraEnv: [{ name: 'MAX_BACKOFF', value: '10m' }] },
       apply: { mode: 'try' },
+      rollout: { maxUnavailable: '2' },
       image: { repository: 'registry.example/multinic-agent', tag: 'v2.0.0' },
       priorityClassName: '',
       podAnnotations: { 'multinic-agent/image-id': 'sha256:0123' },
@@ -224,6 +225,7 @@ describe.skipIf(!available)('what operators and the seed quick start rely on', (
       LOG_LEVEL: 'debug',
       HEALTH_PORT: '8080',
       APPLY_MODE: 'try',
+      ROLLOUT_MAX_UNAVAILABLE: '2',
       MAX_BACKOFF: '10m',
     });
     const result = loadConfig({
@@ -238,6 +240,7 @@ describe.skipIf(!available)('what operators and the seed quick start rely on', (
         pollIntervalMs: 45_000,
         hostRoot: '/host',
         applyMode: 'try',
+        rollout: { budget: { kind: 'count', nodes: 2 } },
       },
     });
     expect(envOf(rendered['default']!).get('APPLY_MODE')?.value).toBe('apply');
@@ -353,6 +356,7 @@ describe.skipIf(!available)('values.schema.json rejects bad values at install', 
     ['a port out of range', { database: { port: 70000 } }, /database\.port/],
     ['an unknown log level', { agent: { logLevel: 'verbose' } }, /agent\.logLevel/],
     ['an unknown apply mode', { apply: { mode: 'yolo' } }, /apply\.mode/],
+    ['a rollout budget over 100%', { rollout: { maxUnavailable: '150%' } }, /rollout\.maxUnavailable/],
     ['a misspelt key', { database: { hots: 'db' } }, /hots/],
     ['an unknown top-level key', { monitorng: {} }, /monitorng/],
     [

@@ -149,6 +149,7 @@ describeSandbox('fleet rollouts: four sandboxed nodes sharing one MariaDB', () =
     const env = agentEnv(db.agentEnv, { NODE_NAME: nodes[0]!.name });
     const table = await nodes[0]!.sb.exec(['node', cli, 'fleet'], { env });
     expect(table.code, table.stderr).toBe(0);
+    console.info(`multinic-agent fleet, after a change failed on one node (README sample):\n${table.stdout}`);
     const lines = table.stdout.trim().split('\n');
     expect(lines[0]).toMatch(
       /^NODE\s+STATE\s+CONFIGURED\s+FAILED\s+WAITING\s+REFUSED\s+SLOT\s+LAST CYCLE\s+VERSION\s+WHY$/,
