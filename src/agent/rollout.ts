@@ -57,8 +57,7 @@ export async function gate(
     state.waitingLogged = null;
     return { apply: [...changes], waiting: [], reason: null };
   }
-  const budget =
-    deps.budget.kind === 'count' ? { count: deps.budget.nodes } : { percent: deps.budget.percent };
+  const budget = deps.budget;
   const what = `${needing.length} change(s) to working NICs: ${[...new Set(needing.map((c) => c.kind))].join(', ')}`;
   let reason: string;
   // Logged once while the node waits behind the same nodes (their slots turning failed is no news).

@@ -8,6 +8,7 @@
  */
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { AgentError } from '../core/errors.js';
+import { slotsOf, type Budget } from '../core/rollout.js';
 import type { StoreSettings } from './mysql.js';
 
 /** A node's status row as the agent writes it. */
@@ -49,17 +50,14 @@ export interface FleetRow {
   updatedAt: string;
 }
 
+export type ActiveBudget = Exclude<Budget, { kind: 'off' }>;
+
 export interface FleetStore {
   /**
    * Takes a slot for `node` when fewer than the budget's slots are held by other nodes (its own slot, if
    * any, is renewed). `slots` is a number, or a percentage of the nodes that have rows.
    */
-  claim(
-    status: NodeStatus,
-    budget: { count: number } | { percent: number },
-    leaseMs: number,
-    reason: string,
-  ): Promise<Claim>;
+  claim(status: NodeStatus, budget: ActiveBudget, leaseMs: number, reason: string): Promise<Claim>;
   /** Keeps the slot as `failed`: it counts until released. */
   fail(node: string, reason: string): Promise<void>;
   /** Gives the slot back (nothing when the node holds none). */
@@ -160,7 +158,7 @@ async function claim(
   query: Query,
   filterDeleted: boolean,
   status: NodeStatus,
-  budget: { count: number } | { percent: number },
+  budget: ActiveBudget,
   leaseMs: number,
   reason: string,
 ): Promise<Claim> {
@@ -168,7 +166,8 @@ async function claim(
   if (Number(locked?.['ok']) !== 1)
     throw new AgentError('db_query', 'the rollout lock was not granted in time');
   try {
-    const slots = 'count' in budget ? budget.count : await percentSlots(query, filterDeleted, budget.percent);
+    const slots =
+      budget.kind === 'count' ? budget.nodes : slotsOf(budget, await nodesWithRows(query, filterDeleted));
     const holders = (
       await query(
         `SELECT s.node_name, s.slot FROM multinic_agent_status s WHERE s.node_name <> ? AND ${countsSql(filterDeleted)}` +
@@ -195,12 +194,12 @@ async function claim(
   }
 }
 
-async function percentSlots(query: Query, filterDeleted: boolean, percent: number): Promise<number> {
+async function nodesWithRows(query: Query, filterDeleted: boolean): Promise<number> {
   const deleted = filterDeleted ? ' AND deleted_at IS NULL' : '';
   const [row] = await query(
     `SELECT COUNT(DISTINCT attached_node_name) AS nodes FROM multi_interface WHERE attached_node_name IS NOT NULL${deleted}`,
   );
-  return Math.max(1, Math.floor((percent * Number(row?.['nodes'] ?? 0)) / 100));
+  return Number(row?.['nodes'] ?? 0);
 }
 
 async function upsertStatus(query: Query, s: NodeStatus): Promise<void> {

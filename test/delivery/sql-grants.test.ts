@@ -192,7 +192,7 @@ describe.skipIf(!available)('shipped SQL on a server that enforces privileges', 
       refused: 0,
       lastError: null,
     };
-    expect((await fleet.claim(status, { percent: 50 }, 60_000, 'mtu')).granted).toBe(true);
+    expect((await fleet.claim(status, { kind: 'percent', percent: 50 }, 60_000, 'mtu')).granted).toBe(true);
     await fleet.fail('worker-1', 'verification failed');
     await fleet.writeStatus(status);
     expect((await fleet.readFleet()).map((row) => [row.node, row.slot, row.slotCounts])).toEqual([

@@ -2,24 +2,13 @@
 // steady cycle costs in the fleet table, a change to a working NIC waiting behind another node's failed
 // slot while a new NIC goes ahead, and `fleet release` letting it through.
 import type { RowDataPacket } from 'mysql2/promise';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fleetCommand } from '../../src/fleet-command.js';
-import { insertPortRows, portNic, startHarness, type Harness } from '../support/agent-harness.js';
+import { insertPortRows, portNic, useScratchDatabase, type Harness } from '../support/agent-harness.js';
 import { macOf } from '../support/fixtures.js';
-import { createTestDatabase, type TestDatabase } from '../support/mariadb.js';
 import { parseProm, valueOf } from '../support/prom.js';
 
-let db: TestDatabase;
-let h: Harness | undefined;
-
-beforeEach(async () => {
-  db = await createTestDatabase('fleet_cycle');
-});
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-  await db.drop();
-});
+const scratch = useScratchDatabase('fleet_cycle');
 
 function fleetStats(harness: Harness) {
   const rollout = harness.agent.deps.rollout;
@@ -39,10 +28,10 @@ async function slotMetric(harness: Harness): Promise<Record<string, number | und
 
 describe('fleet table from the cycle', () => {
   it('a steady cycle costs the fleet table nothing; the status row is written when it changes', async () => {
-    const ids = await insertPortRows(db, 2);
-    h = await startHarness(db, [portNic(0), portNic(1)], { FLEET_HEARTBEAT: '10s' });
+    const ids = await insertPortRows(scratch.db, 2);
+    const h = await scratch.start([portNic(0), portNic(1)], { FLEET_HEARTBEAT: '10s' });
     expect(await h.tick()).toBe(true);
-    const [[row]] = await db.admin.query<RowDataPacket[]>('SELECT * FROM multinic_agent_status');
+    const [[row]] = await scratch.db.admin.query<RowDataPacket[]>('SELECT * FROM multinic_agent_status');
     expect(row).toMatchObject({
       node_name: 'worker-1',
       configured: 2,
@@ -54,22 +43,26 @@ describe('fleet table from the cycle', () => {
     for (let i = 0; i < 5; i += 1) expect(await h.tick()).toBe(true);
     expect(fleetStats(h)).toEqual(before);
     // A row refused: the counts change, so the row is written once.
-    await db.admin.query('UPDATE multi_interface SET mtu = 0 WHERE id = ?', [ids[1]]);
+    await scratch.db.admin.query('UPDATE multi_interface SET mtu = 0 WHERE id = ?', [ids[1]]);
     expect(await h.tick()).toBe(true);
     expect(await h.tick()).toBe(true);
     expect(fleetStats(h).statements - before.statements).toBe(1);
   });
 
   it("a change to a working NIC waits behind another node's failed slot; a new NIC goes ahead; release lets it through", async () => {
-    const [first] = await insertPortRows(db, 1);
-    h = await startHarness(db, [portNic(0), portNic(1)], { ROLLOUT_MAX_UNAVAILABLE: '1' });
+    const [first] = await insertPortRows(scratch.db, 1);
+    const h = await scratch.start([portNic(0), portNic(1)], { ROLLOUT_MAX_UNAVAILABLE: '1' });
     expect(await h.tick()).toBe(true);
-    await db.insertRow({ attached_node_name: 'worker-2', macaddress: macOf(40) });
-    await db.admin.query(
+    await scratch.db.insertRow({ attached_node_name: 'worker-2', macaddress: macOf(40) });
+    await scratch.db.admin.query(
       "INSERT INTO multinic_agent_status (node_name, agent_version, backend, slot, slot_reason) VALUES ('worker-2', '0.1.0', 'netplan', 'failed', 'verification failed')",
     );
-    await db.admin.query('UPDATE multi_interface SET mtu = 9000 WHERE id = ?', [first]);
-    const added = await db.insertRow({ macaddress: macOf(1), address: '10.0.1.10', cidr: '10.0.1.0/24' });
+    await scratch.db.admin.query('UPDATE multi_interface SET mtu = 9000 WHERE id = ?', [first]);
+    const added = await scratch.db.insertRow({
+      macaddress: macOf(1),
+      address: '10.0.1.10',
+      cidr: '10.0.1.0/24',
+    });
     const applies = h.net.count('netplan', 'apply');
     const report = await h.cycle();
     expect(report.plan.changes.map((c) => c.kind)).toEqual(['create']);
@@ -82,8 +75,8 @@ describe('fleet table from the cycle', () => {
       success: 0,
       reason: 'waiting for a rollout slot: 1 of 1 held by worker-2 (failed)',
     });
-    expect(await db.readStatus(first ?? -1)).toBe(0);
-    expect(await db.readStatus(added)).toBe(1);
+    expect(await scratch.db.readStatus(first ?? -1)).toBe(0);
+    expect(await scratch.db.readStatus(added)).toBe(1);
     expect(await h.tick()).toBe(true);
     expect(h.agent.telemetry.health(), JSON.stringify(h.agent.telemetry.health())).toMatchObject({
       status: 'healthy',
@@ -97,7 +90,7 @@ describe('fleet table from the cycle', () => {
     expect(await fleetCommand(['release', 'worker-2'], false, h.config, io)).toBe(0);
     expect(await h.tick()).toBe(true);
     expect(h.net.link(macOf(0)).mtu).toBe(9000);
-    expect(await db.readStatus(first ?? -1)).toBe(1);
+    expect(await scratch.db.readStatus(first ?? -1)).toBe(1);
     expect(h.logs.map((line) => line.msg).filter((msg) => msg.startsWith('rollout slot'))).toEqual([
       'rollout slot taken',
       'rollout slot released',

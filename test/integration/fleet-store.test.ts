@@ -40,7 +40,7 @@ describe('rollout slots', () => {
     const nodes = Array.from({ length: 8 }, (_, n) => `node-${n}`);
     await withRows(...nodes);
     const claims = await Promise.all(
-      nodes.map((node) => fleet.claim(status(node), { count: 3 }, MINUTE, 'mtu')),
+      nodes.map((node) => fleet.claim(status(node), { kind: 'count', nodes: 3 }, MINUTE, 'mtu')),
     );
     expect(claims.filter((c) => c.granted)).toHaveLength(3);
     const denied = claims.find((c) => !c.granted);
@@ -53,30 +53,30 @@ describe('rollout slots', () => {
 
   it('a node renews its own slot; once released, another node gets it', async () => {
     await withRows('a', 'b');
-    expect((await fleet.claim(status('a'), { count: 1 }, MINUTE, 'x')).granted).toBe(true);
-    expect((await fleet.claim(status('a'), { count: 1 }, MINUTE, 'x')).granted).toBe(true);
-    expect((await fleet.claim(status('b'), { count: 1 }, MINUTE, 'x')).granted).toBe(false);
+    expect((await fleet.claim(status('a'), { kind: 'count', nodes: 1 }, MINUTE, 'x')).granted).toBe(true);
+    expect((await fleet.claim(status('a'), { kind: 'count', nodes: 1 }, MINUTE, 'x')).granted).toBe(true);
+    expect((await fleet.claim(status('b'), { kind: 'count', nodes: 1 }, MINUTE, 'x')).granted).toBe(false);
     await fleet.release('a');
-    expect((await fleet.claim(status('b'), { count: 1 }, MINUTE, 'x')).granted).toBe(true);
+    expect((await fleet.claim(status('b'), { kind: 'count', nodes: 1 }, MINUTE, 'x')).granted).toBe(true);
   });
 
   it('a lease that ran out frees the slot by itself (an agent killed mid-change)', async () => {
     await withRows('a', 'b');
-    await fleet.claim(status('a'), { count: 1 }, MINUTE, 'x');
+    await fleet.claim(status('a'), { kind: 'count', nodes: 1 }, MINUTE, 'x');
     await db.admin.query(
       "UPDATE multinic_agent_status SET slot_expires_at = NOW(3) - INTERVAL 1 SECOND WHERE node_name = 'a'",
     );
-    expect((await fleet.claim(status('b'), { count: 1 }, MINUTE, 'x')).granted).toBe(true);
+    expect((await fleet.claim(status('b'), { kind: 'count', nodes: 1 }, MINUTE, 'x')).granted).toBe(true);
   });
 
   it('a failed slot counts until released, with no expiry', async () => {
     await withRows('a', 'b');
-    await fleet.claim(status('a'), { count: 1 }, MINUTE, 'x');
+    await fleet.claim(status('a'), { kind: 'count', nodes: 1 }, MINUTE, 'x');
     await fleet.fail('a', 'verification failed: mtu 1500, want 9000');
     await db.admin.query(
       "UPDATE multinic_agent_status SET slot_since = NOW(3) - INTERVAL 30 DAY WHERE node_name = 'a'",
     );
-    const denied = await fleet.claim(status('b'), { count: 1 }, MINUTE, 'x');
+    const denied = await fleet.claim(status('b'), { kind: 'count', nodes: 1 }, MINUTE, 'x');
     expect(denied).toMatchObject({ granted: false, holders: [{ node: 'a', slot: 'failed' }] });
     const [a] = await fleet.readFleet();
     expect(a).toMatchObject({
@@ -85,14 +85,14 @@ describe('rollout slots', () => {
       slotExpiresAt: null,
     });
     await fleet.release('a');
-    expect((await fleet.claim(status('b'), { count: 1 }, MINUTE, 'x')).granted).toBe(true);
+    expect((await fleet.claim(status('b'), { kind: 'count', nodes: 1 }, MINUTE, 'x')).granted).toBe(true);
   });
 
   it('a node retrying its failed change keeps its slot failed (no lease to run out)', async () => {
     await withRows('a');
-    await fleet.claim(status('a'), { count: 1 }, MINUTE, 'x');
+    await fleet.claim(status('a'), { kind: 'count', nodes: 1 }, MINUTE, 'x');
     await fleet.fail('a', 'verification failed');
-    expect((await fleet.claim(status('a'), { count: 1 }, MINUTE, 'retry')).granted).toBe(true);
+    expect((await fleet.claim(status('a'), { kind: 'count', nodes: 1 }, MINUTE, 'retry')).granted).toBe(true);
     const [a] = await fleet.readFleet();
     expect(a).toMatchObject({
       slot: 'failed',
@@ -105,7 +105,9 @@ describe('rollout slots', () => {
   it('a percentage is of the nodes that have rows, at least one', async () => {
     await withRows(...Array.from({ length: 10 }, (_, n) => `node-${n}`));
     const claims = await Promise.all(
-      Array.from({ length: 10 }, (_, n) => fleet.claim(status(`node-${n}`), { percent: 20 }, MINUTE, 'x')),
+      Array.from({ length: 10 }, (_, n) =>
+        fleet.claim(status(`node-${n}`), { kind: 'percent', percent: 20 }, MINUTE, 'x'),
+      ),
     );
     expect(claims.filter((c) => c.granted)).toHaveLength(2);
     expect(claims[0]?.slots).toBe(2);
@@ -119,7 +121,7 @@ describe('rollout slots', () => {
         " ('future', 'x', 'netplan', 0, 0, 'changing', NOW(3) + INTERVAL 10 YEAR)," +
         " ('weird', 'x', 'netplan', 0, 0, 'banana', NOW(3) + INTERVAL 1 MINUTE)",
     );
-    expect((await fleet.claim(status('real'), { count: 1 }, MINUTE, 'x')).granted).toBe(true);
+    expect((await fleet.claim(status('real'), { kind: 'count', nodes: 1 }, MINUTE, 'x')).granted).toBe(true);
     const rows = await fleet.readFleet();
     expect(rows.map((row) => [row.node, row.slot, row.slotCounts])).toEqual([
       ['future', 'changing', false],
@@ -133,7 +135,7 @@ describe('rollout slots', () => {
   it('costs: a claim is GET_LOCK, one SELECT, one write, RELEASE_LOCK on one connection; a status write one statement', async () => {
     await withRows('a');
     const before = fleet.stats;
-    await fleet.claim(status('a'), { count: 1 }, MINUTE, 'x');
+    await fleet.claim(status('a'), { kind: 'count', nodes: 1 }, MINUTE, 'x');
     expect([fleet.stats.statements - before.statements, fleet.stats.connects - before.connects]).toEqual([
       4, 1,
     ]);

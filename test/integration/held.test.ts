@@ -3,7 +3,7 @@
 // carried forward by a header rewrite that applies nothing.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { initialState } from '../../src/agent/cycle.js';
 import { OWNERSHIP_HEADER } from '../../src/core/ownership.js';
 import {
@@ -11,32 +11,20 @@ import {
   netplanFile,
   netplanFiles,
   portNic,
-  startHarness,
+  useScratchDatabase,
   type Harness,
 } from '../support/agent-harness.js';
 import { macOf } from '../support/fixtures.js';
-import { createTestDatabase, type TestDatabase } from '../support/mariadb.js';
 
-let db: TestDatabase;
-let h: Harness | undefined;
-
-beforeEach(async () => {
-  db = await createTestDatabase('held');
-});
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-  await db.drop();
-});
+const scratch = useScratchDatabase('held');
 
 const FILES = ['90-multinic0.yaml', '91-multinic1.yaml', '92-multinic2.yaml'];
 
 async function converged(): Promise<{ harness: Harness; ids: number[] }> {
-  const ids = await insertPortRows(db, 3);
-  const harness = await startHarness(db, [0, 1, 2].map(portNic));
-  h = harness;
+  const ids = await insertPortRows(scratch.db, 3);
+  const harness = await scratch.start([0, 1, 2].map(portNic));
   await harness.cycle();
-  expect(await Promise.all(ids.map((id) => db.readStatus(id)))).toEqual([1, 1, 1]);
+  expect(await Promise.all(ids.map((id) => scratch.db.readStatus(id)))).toEqual([1, 1, 1]);
   return { harness, ids };
 }
 
@@ -61,7 +49,7 @@ describe('a row that turns bad holds its NIC', () => {
   it('across cycles and restarts: no process, no write, the row 0, health held, one log line each way', async () => {
     const { harness, ids } = await converged();
     const content = FILES.map((name) => netplanFile(harness, name));
-    await db.admin.query("UPDATE multi_interface SET macaddress = 'zz:zz:zz:zz:zz:zz' WHERE id = ?", [
+    await scratch.db.admin.query("UPDATE multi_interface SET macaddress = 'zz:zz:zz:zz:zz:zz' WHERE id = ?", [
       ids[1],
     ]);
 
@@ -79,7 +67,7 @@ describe('a row that turns bad holds its NIC', () => {
       name: 'multinic1',
       ipv4: [{ ip: '10.0.1.10', prefix: 24 }],
     });
-    expect(await db.readStatus(ids[1] ?? -1)).toBe(0);
+    expect(await scratch.db.readStatus(ids[1] ?? -1)).toBe(0);
     const health = harness.agent.telemetry.health();
     expect(health.status).toBe('degraded');
     expect(health.held).toEqual([
@@ -97,9 +85,12 @@ describe('a row that turns bad holds its NIC', () => {
       harness.logs.filter((line) => line.msg === 'interface held: its configuration is kept as it is'),
     ).toHaveLength(4);
 
-    await db.admin.query('UPDATE multi_interface SET macaddress = ? WHERE id = ?', [macOf(1), ids[1]]);
+    await scratch.db.admin.query('UPDATE multi_interface SET macaddress = ? WHERE id = ?', [
+      macOf(1),
+      ids[1],
+    ]);
     expect(await costOf(harness)).toEqual({ selects: 1, updates: 1, spawned: 0, writes: 0 });
-    expect(await db.readStatus(ids[1] ?? -1)).toBe(1);
+    expect(await scratch.db.readStatus(ids[1] ?? -1)).toBe(1);
     expect(harness.agent.telemetry.health().held).toEqual([]);
     expect(harness.logs.filter((line) => line.msg === 'interface no longer held')).toHaveLength(1);
   });

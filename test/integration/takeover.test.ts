@@ -3,26 +3,15 @@
 // reported, whatever it is (bad shapes, a symlink, a directory, a 2 MB file).
 import { lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { showPlan } from '../../src/commands.js';
 import { OWNERSHIP_HEADER } from '../../src/core/ownership.js';
-import { insertPortRows, startHarness, type Harness } from '../support/agent-harness.js';
+import { insertPortRows, useScratchDatabase, type Harness } from '../support/agent-harness.js';
 import { macOf } from '../support/fixtures.js';
-import { createTestDatabase, type TestDatabase } from '../support/mariadb.js';
 import { goNetplan } from '../support/original-files.js';
 import { parseProm, valueOf } from '../support/prom.js';
 
-let db: TestDatabase;
-let h: Harness | undefined;
-
-beforeEach(async () => {
-  db = await createTestDatabase('takeover');
-});
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-  await db.drop();
-});
+const scratch = useScratchDatabase('takeover');
 
 /** NIC n as the original left it: renamed `name`, addressed as its row asks. */
 function leftBy(name: string, n: number) {
@@ -35,10 +24,9 @@ function netplanPathIn(harness: Harness, file: string): string {
 
 /** A node the original configured: row 1's MAC on multinic8 (its naming race), row 2's on multinic1. */
 async function originalNode(env: Record<string, string> = {}) {
-  const ids = await insertPortRows(db, 2);
-  await db.admin.query('UPDATE multi_interface SET netplan_success = 1');
-  const harness = await startHarness(db, [leftBy('multinic8', 0), leftBy('multinic1', 1)], env);
-  h = harness;
+  const ids = await insertPortRows(scratch.db, 2);
+  await scratch.db.admin.query('UPDATE multi_interface SET netplan_success = 1');
+  const harness = await scratch.start([leftBy('multinic8', 0), leftBy('multinic1', 1)], env);
   writeFileSync(
     netplanPathIn(harness, '98-multinic8.yaml'),
     goNetplan('multinic8', macOf(0), '10.0.0.10/24'),
@@ -86,7 +74,7 @@ describe("taking over the original agent's files", () => {
     expect(
       harness.logs.filter((line) => line.msg === 'interface taken over').map((l) => l.interface_name),
     ).toEqual(['multinic8', 'multinic1']);
-    expect(await Promise.all(ids.map((id) => db.readStatus(id)))).toEqual([1, 1]);
+    expect(await Promise.all(ids.map((id) => scratch.db.readStatus(id)))).toEqual([1, 1]);
     const steady = harness.net.spawned;
     const writes = harness.agent.fs.writes;
     expect(await harness.tick()).toBe(true);
@@ -95,7 +83,7 @@ describe("taking over the original agent's files", () => {
 
   it('a file that differs from its row is taken over and what differs applied, as one update', async () => {
     const { harness, ids } = await originalNode();
-    await db.admin.query('UPDATE multi_interface SET mtu = 9000 WHERE id = ?', [ids[1]]);
+    await scratch.db.admin.query('UPDATE multi_interface SET mtu = 9000 WHERE id = ?', [ids[1]]);
     const report = await harness.cycle();
     expect(report.plan.changes.map((c) => [c.kind, c.drifts])).toEqual([
       ['adopt', []],
@@ -117,7 +105,7 @@ describe("taking over the original agent's files", () => {
       [ids[0], 'foreign', 'held by a file multinic-agent does not own: /etc/netplan/98-multinic8.yaml'],
       [ids[1], 'foreign', 'held by a file multinic-agent does not own: /etc/netplan/91-multinic1.yaml'],
     ]);
-    expect(await Promise.all(ids.map((id) => db.readStatus(id)))).toEqual([0, 0]);
+    expect(await Promise.all(ids.map((id) => scratch.db.readStatus(id)))).toEqual([0, 0]);
   });
 });
 
@@ -187,7 +175,7 @@ describe('what is not taken over is left alone and reported, and nothing else is
     expect(
       readFileSync(netplanPathIn(harness, '98-multinic8.yaml'), 'utf8').startsWith(OWNERSHIP_HEADER),
     ).toBe(true);
-    expect(await db.readStatus(ids[0] ?? -1)).toBe(1);
+    expect(await scratch.db.readStatus(ids[0] ?? -1)).toBe(1);
     expect(harness.net.count('netplan', 'apply')).toBe(0);
   });
 
