@@ -446,6 +446,9 @@ describeSandbox('agent end to end: safety of the daemon on real netplan + system
         `kill -9, APPLY_MODE=${mode}: 20 rounds in ${killSeconds.toFixed(1)} s, killed ${[...moments].map(([m, n]) => `${n}× ${m}`).join(', ')};` +
           ` ${cleanedStarts} start(s) removed a half-written file (4 planted); converged ${((performance.now() - restarted) / 1000).toFixed(2)} s after the final start`,
       );
+      // Converged may come before the new daemon is up (the last round can leave the node as desired): a
+      // SIGTERM before it installed its handlers would end it by the signal, not by its graceful stop.
+      await daemon.waitForLog((line) => line.msg === 'agent started');
       const stopped = await daemon.stop('SIGTERM');
       expect(stopped).toMatchObject({ code: 0, stderr: '' });
       const left = tempFiles(sb);
