@@ -1,7 +1,8 @@
 import { posix } from 'node:path';
 import type { Logger } from 'pino';
 import { initialState, observe, ownedRowIds, runCycle, type CycleState } from './agent/cycle.js';
-import { abortableSleep, runLoop, type LoopDeps } from './agent/loop.js';
+import { abortableSleep, runLoop, wakeableSleep, type LoopDeps } from './agent/loop.js';
+import { watchLinks, type LinkWatch } from './host/link-watch.js';
 import type { Config } from './config.js';
 import { AgentError } from './core/errors.js';
 import { formatCidr } from './core/ipv4.js';
@@ -149,6 +150,7 @@ export async function runDaemon(agent: Agent, config: Config, logger: Logger): P
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   let server: HttpServer | undefined;
+  let watch: LinkWatch | undefined;
   try {
     await cleanUp(agent, logger);
     server = await startHttpServer({
@@ -163,13 +165,32 @@ export async function runDaemon(agent: Agent, config: Config, logger: Logger): P
       health_port: server.port,
     };
     logger.info(fields, 'agent started');
-    await runLoop(loopDeps(agent, config, initialState(), logger), stop.signal);
+    const waker = wakeableSleep();
+    watch = config.linkWatch ? startLinkWatch(config, waker.wake, logger) : undefined;
+    await runLoop({ ...loopDeps(agent, config, initialState(), logger), sleep: waker.sleep }, stop.signal);
     logger.info({}, 'agent stopped');
     return 0;
   } finally {
+    watch?.stop();
     await server?.close();
     await lock.release();
   }
+}
+
+/** Hot-plug: a NIC that appears or goes (its MAC) wakes the loop for a cycle at once (host/link-watch.ts). */
+function startLinkWatch(config: Config, wake: () => void, logger: Logger): LinkWatch {
+  return watchLinks({
+    sysClassNet: config.sysClassNet,
+    pollMs: 250,
+    settleMs: 500,
+    minGapMs: 1_000,
+    now: Date.now,
+    onChange: () => {
+      logger.info({}, 'links changed: cycle now');
+      wake();
+    },
+    onUnavailable: (reason) => logger.warn({ reason }, 'link watch off: NICs are seen at the next poll'),
+  });
 }
 
 /** The daemon's loop: real sleep and randomness, backoff reported to telemetry and logged when it grows. */
@@ -184,6 +205,9 @@ export function loopDeps(agent: Agent, config: Config, state: CycleState, logger
       agent.telemetry.backoff(level);
       if (level > previous) logger.warn({ backoff_level: level }, 'cycle failed, backing off');
     },
+    // A database outage is retried at the poll interval (±10%): each try is one refused connect, the
+    // rate of a steady fleet, and the first one after the server is back finds it within an interval.
+    retryAtInterval: () => state.lastCycleError === 'db_connection',
   };
 }
 

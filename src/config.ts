@@ -47,6 +47,8 @@ export interface Config {
   nodeIp: string | null;
   /** ADOPT_UNMANAGED: take over files the original Go agent left at the agent's paths (SPEC §5). */
   adoptUnmanaged: boolean;
+  /** LINK_WATCH: a NIC plugged in or out wakes the loop at once (host/link-watch.ts). */
+  linkWatch: boolean;
   /** ROLLOUT_MAX_UNAVAILABLE and the slot's lease (SPEC §10); off with the embedded store. */
   rollout: { budget: Budget; leaseMs: number };
   /** The longest the node's fleet status row goes unwritten while nothing in it changes. */
@@ -130,6 +132,7 @@ const commonSchema = z.object({
   MAX_BACKOFF: duration('MAX_BACKOFF', '5m', 1000, 86_400_000),
   FAILED_RETRY_MAX: duration('FAILED_RETRY_MAX', '1h', 0, 604_800_000),
   ADOPT_UNMANAGED: flag('ADOPT_UNMANAGED', 'true'),
+  LINK_WATCH: flag('LINK_WATCH', 'true'),
   ROLLOUT_MAX_UNAVAILABLE: z
     .string()
     .optional()
@@ -218,6 +221,7 @@ export function loadConfig(sources: ConfigSources): ConfigResult {
     backupKeep: env.BACKUP_KEEP,
     nodeIp: env.NODE_IP ?? null,
     adoptUnmanaged: env.ADOPT_UNMANAGED,
+    linkWatch: env.LINK_WATCH,
     rollout: rolloutOf(env, db.kind),
     fleetHeartbeatMs: env.FLEET_HEARTBEAT,
   };

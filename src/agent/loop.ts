@@ -29,11 +29,17 @@ export interface LoopDeps {
   /** Resolves after `ms`, or early when the signal aborts. */
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   onBackoff?(level: number): void;
+  /**
+   * After a failed cycle: whether the next one comes after the normal interval rather than the backed-off
+   * delay (the database was unreachable: the next cycle's connect is the probe, at the steady rate).
+   */
+  retryAtInterval?(): boolean;
 }
 
 /**
- * First cycle at once, then every interval with jitter; exponential backoff on failure. Returns when the
- * signal aborts; a cycle in progress is finished first (every step of a cycle is bounded in time).
+ * First cycle at once, then every interval with jitter; exponential backoff on failure (the level counts
+ * consecutive failures either way). Returns when the signal aborts; a cycle in progress is finished first
+ * (every step of a cycle is bounded in time).
  */
 export async function runLoop(deps: LoopDeps, signal: AbortSignal): Promise<void> {
   let level = 0;
@@ -42,8 +48,47 @@ export async function runLoop(deps: LoopDeps, signal: AbortSignal): Promise<void
     level = nextBackoffLevel(level, !ok, deps.timing);
     deps.onBackoff?.(level);
     if (signal.aborted) return;
-    await deps.sleep(nextDelayMs(level, deps.timing, deps.random()), signal);
+    const delayLevel = !ok && deps.retryAtInterval?.() === true ? 0 : level;
+    await deps.sleep(nextDelayMs(delayLevel, deps.timing, deps.random()), signal);
   }
+}
+
+/**
+ * Sleeps that `wake()` cuts short, for an event that needs a cycle now (a NIC plugged in). A wake while no
+ * sleep is running (a cycle is) makes the next sleep end at once: that cycle may have read the links
+ * before the event.
+ */
+export interface WakeableSleep {
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  wake: () => void;
+}
+
+export function wakeableSleep(): WakeableSleep {
+  let pending = false;
+  const sleeping = new Set<AbortController>();
+  return {
+    sleep: async (ms, signal) => {
+      if (signal.aborted) return;
+      if (pending) {
+        pending = false;
+        return;
+      }
+      const woken = new AbortController();
+      const stop = () => woken.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      sleeping.add(woken);
+      try {
+        await abortableSleep(ms, woken.signal);
+      } finally {
+        sleeping.delete(woken);
+        signal.removeEventListener('abort', stop);
+      }
+    },
+    wake: () => {
+      if (sleeping.size === 0) pending = true;
+      for (const woken of sleeping) woken.abort();
+    },
+  };
 }
 
 /** A sleep that an AbortSignal cuts short. */

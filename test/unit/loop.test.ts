@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { nextBackoffLevel, nextDelayMs, runLoop, type LoopTiming } from '../../src/agent/loop.js';
+import {
+  nextBackoffLevel,
+  nextDelayMs,
+  runLoop,
+  wakeableSleep,
+  type LoopTiming,
+} from '../../src/agent/loop.js';
 
 const timing: LoopTiming = { intervalMs: 30_000, maxBackoffMs: 300_000, jitter: 0.1 };
 
@@ -59,5 +65,55 @@ describe('runLoop', () => {
       controller.signal,
     );
     expect(cycles).toBe(0);
+  });
+});
+
+describe('runLoop after a database outage', () => {
+  it('retries at the poll interval (with jitter), while the backoff level still counts the failures', async () => {
+    const controller = new AbortController();
+    const outcomes = [false, false, false, true];
+    const delays: number[] = [];
+    const levels: number[] = [];
+    let cycles = 0;
+    await runLoop(
+      {
+        timing,
+        random: () => 0.5,
+        cycle: () => Promise.resolve(outcomes[cycles++] ?? true),
+        sleep: (ms) => {
+          delays.push(ms);
+          if (delays.length === 4) controller.abort();
+          return Promise.resolve();
+        },
+        onBackoff: (level) => levels.push(level),
+        retryAtInterval: () => cycles < 3, // the first two failures: database unreachable; the third: a host error
+      },
+      controller.signal,
+    );
+    expect(levels).toEqual([1, 2, 3, 0]);
+    expect(delays).toEqual([30_000, 30_000, 240_000, 30_000]);
+  });
+});
+
+describe('wakeableSleep', () => {
+  it('a wake ends the sleep in progress; a wake during a cycle ends the next sleep at once', async () => {
+    const { sleep, wake } = wakeableSleep();
+    const signal = new AbortController().signal;
+    const started = Date.now();
+    const sleeping = sleep(60_000, signal);
+    wake();
+    await sleeping;
+    wake(); // no sleep in progress: remembered
+    await sleep(60_000, signal);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('the loop stopping ends it too', async () => {
+    const { sleep } = wakeableSleep();
+    const controller = new AbortController();
+    const sleeping = sleep(60_000, controller.signal);
+    controller.abort();
+    await sleeping;
+    await sleep(60_000, controller.signal); // already stopped: returns at once
   });
 });
