@@ -13,6 +13,7 @@ const modules: Record<string, () => Promise<FigureModule>> = {
   sandbox: () => import('./figures/sandbox.js'),
   query: () => import('./figures/query.js'),
   fleet: () => import('./figures/fleet.js'),
+  recovery: () => import('./figures/recovery.js'),
   soak: () => import('./figures/soak.js'),
 };
 

@@ -49,6 +49,7 @@ const steps: Step[] = [
     timeoutMs: 240_000,
     env: { BENCH_VARIANT: 'keep-connection' },
   },
+  { module: 'recovery', ids: ['7c'], title: 'a database outage under 5,000 agents', timeoutMs: 240_000 },
   { module: 'soak', ids: ['8'], title: 'soak', timeoutMs: 300_000 },
 ];
 

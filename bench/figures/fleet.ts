@@ -15,6 +15,7 @@ import { setMaxListeners } from 'node:events';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { RowDataPacket } from 'mysql2/promise';
 import { abortableSleep, runLoop } from '../../src/agent/loop.js';
+import { AgentError } from '../../src/core/errors.js';
 import { createMysqlStore, type DesiredStore } from '../../src/store/mysql.js';
 import { shippedSql } from '../../test/support/mariadb.js';
 import { info, line, type FigureResult } from '../support/report.js';
@@ -31,7 +32,7 @@ const PASSWORD = 'bench-only-secret';
 /** Failed polls by reason (the store's error message). */
 const errors = new Map<string, number>();
 
-interface Poll {
+export interface Poll {
   /** When the poll started, ms since the fleet started. */
   at: number;
   latencyMs: number;
@@ -39,7 +40,7 @@ interface Poll {
   ok: boolean;
 }
 
-async function prepare(server: ThrowawayServer): Promise<number> {
+export async function prepare(server: ThrowawayServer): Promise<number> {
   const { admin } = server;
   await admin.query(`CREATE DATABASE ${DATABASE}; USE ${DATABASE}`);
   await admin.query(await shippedSql('schema.sql'));
@@ -68,8 +69,8 @@ async function variable(server: ThrowawayServer, name: string): Promise<string> 
   return String(rows[0]?.['v']);
 }
 
-/** One agent: waits its random start, then polls until the signal aborts. */
-async function agent(
+/** One agent: waits its random start, then polls until the signal aborts (as the daemon's loop does). */
+export async function agent(
   n: number,
   store: DesiredStore,
   polls: Poll[],
@@ -78,6 +79,7 @@ async function agent(
 ): Promise<void> {
   await abortableSleep(Math.random() * SCALE.fleetIntervalMs, signal);
   let first = true;
+  let unreachable = false;
   const name = nodeName(n);
   const owned = fleetRowIds(n, NODES);
   await runLoop(
@@ -94,6 +96,7 @@ async function agent(
           await store.writeStatus([]); // steady state: nothing changes, nothing is sent
         } catch (error) {
           ok = false;
+          unreachable = error instanceof AgentError && error.kind === 'db_connection';
           const reason = error instanceof Error ? error.message.slice(0, 90) : String(error);
           errors.set(reason, (errors.get(reason) ?? 0) + 1);
         } finally {
@@ -103,12 +106,14 @@ async function agent(
         first = false;
         return ok;
       },
+      // As the daemon: an unreachable database is tried again at the poll interval, not backed off.
+      retryAtInterval: () => unreachable,
     },
     signal,
   );
 }
 
-function serverOptions(agents: number): string[] {
+export function serverOptions(agents: number): string[] {
   return [
     `--max-connections=${2 * agents + 100}`,
     '--thread-handling=pool-of-threads',
@@ -124,7 +129,7 @@ function serverOptions(agents: number): string[] {
 /** Figure 7b: the same fleet with DB_KEEP_CONNECTION=true, for comparison. */
 const KEEP = process.env['BENCH_VARIANT'] === 'keep-connection';
 
-function storeFor(server: ThrowawayServer): DesiredStore {
+export function storeFor(server: ThrowawayServer): DesiredStore {
   return createMysqlStore({
     keepConnection: KEEP,
     host: '127.0.0.1',

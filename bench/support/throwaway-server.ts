@@ -16,6 +16,9 @@ export interface ThrowawayServer {
   cpuMs(): Promise<number>;
   /** Resident memory of mariadbd (VmRSS), in bytes. */
   rssBytes(): Promise<number>;
+  /** Stops mariadbd, keeping its data (an outage); startServer() brings it back on the same port. */
+  stopServer(): Promise<void>;
+  startServer(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -28,14 +31,21 @@ export async function startThrowawayServer(extra: readonly string[]): Promise<Th
     // setpriv execs mariadbd (same pid) with a parent-death signal: if the bench is killed, so is the server.
     spawn: (argv) => spawnHere(['setpriv', '--pdeathsig', 'KILL', ...argv]),
   });
-  const { pid } = server;
   return {
-    pid,
+    get pid() {
+      return server.pid;
+    },
     port,
     socketPath: server.socketPath,
-    admin: server.admin,
-    cpuMs: () => processCpuMs(pid),
-    rssBytes: () => processRss(pid),
+    get admin() {
+      return server.admin;
+    },
+    cpuMs: () => processCpuMs(server.pid),
+    rssBytes: () => processRss(server.pid),
+    stopServer: () => server.stop(),
+    startServer: async () => {
+      await server.start();
+    },
     stop: () => server.remove(),
   };
 }
