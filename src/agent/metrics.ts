@@ -36,7 +36,7 @@ export function createMetrics(info: { version: string; osType: string; nodeName:
     }),
     backoff: new Gauge({
       name: 'multinic_polling_backoff_level',
-      help: 'Current backoff level (0 = normal interval; each level doubles it)',
+      help: 'Backoff level: consecutive failed cycles, capped (after host errors each level doubles the interval)',
       registers: [registry],
     }),
     dbConnected: new Gauge({
