@@ -377,7 +377,14 @@ describeSandbox('agent end to end: safety of the daemon on real netplan + system
           const half = `${OWNERSHIP_HEADER}\nnetwork:\n  version: 2\n  ether`;
           writeFileSync(join(netplanDir, `.9${target.k}-multinic${target.k}.yaml.multinic-tmp`), half);
         }
-        const leftovers = readdirSync(netplanDir).filter((name) => name.endsWith('.multinic-tmp'));
+        // The agent also cleans its state directory: a kill inside the journal's own atomic write leaves
+        // `.transaction.json.multinic-tmp` there (seen on CI); every fifth round plants one too.
+        const stateDir = join(sb.hostRoot, 'var', 'lib', 'multinic');
+        if (round % 5 === 2)
+          writeFileSync(join(stateDir, '.transaction.json.multinic-tmp'), '{"version":1,"entr');
+        const leftovers = [netplanDir, stateDir].flatMap((dir) =>
+          readdirSync(dir).filter((name) => name.endsWith('.multinic-tmp')),
+        );
         const callsBefore = (await sb.calls()).length;
         const daemon = await startDaemon(sb, env);
         await daemon.waitForLog((line) => line.msg === 'agent started');
@@ -386,7 +393,10 @@ describeSandbox('agent end to end: safety of the daemon on real netplan + system
         expect(cleaned.map((line) => (line.files as string[]).sort())).toEqual(
           leftovers.length === 0 ? [] : [leftovers.sort()],
         );
-        for (const name of leftovers) expect(existsSync(join(netplanDir, name)), name).toBe(false);
+        for (const name of leftovers) {
+          expect(existsSync(join(netplanDir, name)), name).toBe(false);
+          expect(existsSync(join(stateDir, name)), name).toBe(false);
+        }
         if (leftovers.length > 0) cleanedStarts += 1;
 
         // The cycle starts right after 'agent started': a kill 0–1.5 s later lands anywhere in it.
@@ -444,7 +454,7 @@ describeSandbox('agent end to end: safety of the daemon on real netplan + system
       );
       console.log(
         `kill -9, APPLY_MODE=${mode}: 20 rounds in ${killSeconds.toFixed(1)} s, killed ${[...moments].map(([m, n]) => `${n}× ${m}`).join(', ')};` +
-          ` ${cleanedStarts} start(s) removed a half-written file (4 planted); converged ${((performance.now() - restarted) / 1000).toFixed(2)} s after the final start`,
+          ` ${cleanedStarts} start(s) removed a half-written file (4 netplan files and 4 journals planted); converged ${((performance.now() - restarted) / 1000).toFixed(2)} s after the final start`,
       );
       // Converged may come before the new daemon is up (the last round can leave the node as desired): a
       // SIGTERM before it installed its handlers would end it by the signal, not by its graceful stop.
