@@ -1,12 +1,11 @@
 import { posix } from 'node:path';
 import type { Logger } from 'pino';
-import { initialState, observe, ownedRowIds, runCycle, type CycleState } from './agent/cycle.js';
+import { initialState, readAndPlan, runCycle, type CycleState } from './agent/cycle.js';
 import { abortableSleep, runLoop, wakeableSleep, type LoopDeps } from './agent/loop.js';
 import { watchLinks, type LinkWatch } from './host/link-watch.js';
 import type { Config } from './config.js';
 import { AgentError } from './core/errors.js';
 import { formatCidr } from './core/ipv4.js';
-import { plan } from './core/plan.js';
 import { MAX_NICS } from './core/naming.js';
 import { recoverJournal } from './agent/transaction.js';
 import type { Plan } from './core/types.js';
@@ -86,9 +85,7 @@ export async function showPlan(
 
 /** What a cycle would do now: this node's rows against the host as it is, without changing anything. */
 export async function currentPlan(agent: Agent): Promise<Plan> {
-  const observed = await observe(agent.deps, initialState());
-  const { rows, elsewhere } = await agent.deps.store.rowsForNode(agent.deps.nodeName, ownedRowIds(observed));
-  return plan(rows, observed, elsewhere);
+  return (await readAndPlan(agent.deps, initialState())).planned;
 }
 
 export function describePlan(decided: Plan): string[] {

@@ -158,7 +158,6 @@ export async function buildAgent(
             leaseMs: config.rollout.leaseMs,
             heartbeatMs: config.fleetHeartbeatMs,
             version: VERSION,
-            backend: osType,
           }
         : undefined,
   };

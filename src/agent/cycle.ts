@@ -14,7 +14,7 @@ import type {
 } from '../core/types.js';
 import type { Backend } from '../host/backends/backend.js';
 import type { SlotState } from '../core/rollout.js';
-import type { NodeStatus } from '../store/fleet.js';
+import type { NodeId, NodeStatus } from '../store/fleet.js';
 import type { DesiredStore, StatusUpdate } from '../store/store.js';
 import {
   gate,
@@ -137,18 +137,22 @@ export async function runCycle(deps: CycleDeps, state: CycleState): Promise<Cycl
   }
 }
 
-/** Row ids named by owned files: the store says where those rows are when they are not this node's. */
-export function ownedRowIds(observed: Observed): number[] {
-  return observed.files.flatMap((file) => (file.rowId === null ? [] : [file.rowId]));
+/**
+ * The host as it is, this node's rows (and where the rows its files name are now), and the plan between
+ * them: the first half of a cycle, and all of `multinic-agent plan`. Changes nothing.
+ */
+export async function readAndPlan(deps: CycleDeps, state: CycleState) {
+  const observed = await observe(deps, state);
+  const owned = observed.files.flatMap((file) => (file.rowId === null ? [] : [file.rowId]));
+  const { rows, elsewhere } = await deps.store.rowsForNode(deps.nodeName, owned);
+  return { observed, rows, planned: plan(rows, observed, elsewhere) };
 }
 
 async function reconcile(deps: CycleDeps, state: CycleState): Promise<CycleReport> {
-  const observed = await observe(deps, state);
-  const { rows, elsewhere } = await deps.store.rowsForNode(deps.nodeName, ownedRowIds(observed));
-  const planned = plan(rows, observed, elsewhere);
+  const { observed, rows, planned } = await readAndPlan(deps, state);
   const cycle = state.cycle++;
   const { apply: due, held: deferred } = holdFailed(planned.changes, state.failedChanges, cycle);
-  const gated = await gate(deps.rollout, state.rollout, statusOf(deps, []), due, deps.logger);
+  const gated = await gate(deps.rollout, state.rollout, nodeIdOf(deps), due, deps.logger);
   const apply = gated.apply;
   const decided = { ...planned, changes: apply };
   state.orphanCandidates = decided.orphanCandidates;
@@ -197,14 +201,16 @@ function idOf(change: Change): number[] {
   return change.kind === 'remove' ? [] : [change.nic.id];
 }
 
+function nodeIdOf(deps: CycleDeps): NodeId {
+  return { node: deps.nodeName, version: deps.rollout?.version ?? '', backend: deps.backend.kind };
+}
+
 /** This node's row of the fleet table, from the rows' reports. */
 function statusOf(deps: CycleDeps, reports: readonly RowReport[]): NodeStatus {
   const count = (states: readonly RowReport['state'][]) =>
     reports.filter((r) => states.includes(r.state)).length;
   return {
-    node: deps.nodeName,
-    version: deps.rollout?.version ?? '',
-    backend: deps.rollout?.backend ?? deps.backend.kind,
+    ...nodeIdOf(deps),
     configured: count(['configured', 'in_sync']),
     failed: count(['failed']),
     waiting: count(['waiting', 'waiting_for_rollout_slot']),
@@ -316,38 +322,59 @@ function logResults(
 }
 
 /**
- * One line when an owned configuration starts being held (and again if the reason changes), one when it
- * no longer is: held because its row is refused, or because removing it would be unsafe.
+ * Tells each entry once: when its key is new, or its reason changed; a key no longer among the entries is
+ * forgotten (and `ended` told). So a lasting state is logged when it starts and when it ends.
  */
-function logHolds(logger: Logger, state: CycleState, held: readonly HeldNic[]): void {
-  const now = new Map(held.map((nic) => [nic.file.name, nic]));
-  for (const nic of held) {
-    if (state.holds.get(nic.file.name) === nic.reason) continue;
-    state.holds.set(nic.file.name, nic.reason);
-    const fields = {
-      interface_name: nic.file.name,
-      interface_id: nic.rowId ?? undefined,
-      mac_address: nic.file.config?.mac,
-      reason: nic.reason,
-    };
-    logger.warn(fields, 'interface held: its configuration is kept as it is');
+function logTransitions<T>(
+  seen: Map<string, string>,
+  entries: readonly T[],
+  keyOf: (entry: T) => string,
+  reasonOf: (entry: T) => string,
+  started: (entry: T) => void,
+  ended: (key: string) => void = () => undefined,
+): void {
+  const now = new Set(entries.map(keyOf));
+  for (const entry of entries) {
+    if (seen.get(keyOf(entry)) === reasonOf(entry)) continue;
+    seen.set(keyOf(entry), reasonOf(entry));
+    started(entry);
   }
-  for (const name of [...state.holds.keys()]) {
-    if (now.has(name)) continue;
-    state.holds.delete(name);
-    logger.info({ interface_name: name }, 'interface no longer held');
+  for (const key of [...seen.keys()]) {
+    if (now.has(key)) continue;
+    seen.delete(key);
+    ended(key);
   }
 }
 
-/** One line when a foreign file is first seen (or its reason changes); forgotten once it is gone. */
+/** Held configurations: one line when a hold starts (or its reason changes), one when it ends. */
+function logHolds(logger: Logger, state: CycleState, held: readonly HeldNic[]): void {
+  logTransitions(
+    state.holds,
+    held,
+    (nic) => nic.file.name,
+    (nic) => nic.reason,
+    (nic) => {
+      const fields = {
+        interface_name: nic.file.name,
+        interface_id: nic.rowId ?? undefined,
+        mac_address: nic.file.config?.mac,
+        reason: nic.reason,
+      };
+      logger.warn(fields, 'interface held: its configuration is kept as it is');
+    },
+    (name) => logger.info({ interface_name: name }, 'interface no longer held'),
+  );
+}
+
+/** Foreign files: one line when first seen (or its reason changes). */
 function logForeign(logger: Logger, state: CycleState, foreign: readonly ForeignFile[]): void {
-  const now = new Set(foreign.map((file) => file.path));
-  for (const file of foreign) {
-    if (state.foreign.get(file.path) === file.reason) continue;
-    state.foreign.set(file.path, file.reason);
-    logger.warn({ path: file.path, reason: file.reason }, 'foreign file left alone');
-  }
-  for (const path of [...state.foreign.keys()]) if (!now.has(path)) state.foreign.delete(path);
+  logTransitions(
+    state.foreign,
+    foreign,
+    (file) => file.path,
+    (file) => file.reason,
+    (file) => logger.warn({ path: file.path, reason: file.reason }, 'foreign file left alone'),
+  );
 }
 
 /**

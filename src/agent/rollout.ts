@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import { needsSlot, slotAfter, type Budget, type SlotState } from '../core/rollout.js';
 import type { Change } from '../core/types.js';
-import type { FleetStore, NodeStatus } from '../store/fleet.js';
+import type { FleetStore, NodeId, NodeStatus } from '../store/fleet.js';
 import type { ChangeResult } from './transaction.js';
 
 export interface RolloutDeps {
@@ -16,8 +16,8 @@ export interface RolloutDeps {
   budget: Budget;
   leaseMs: number;
   heartbeatMs: number;
+  /** The agent's version, for the node's row. */
   version: string;
-  backend: string;
 }
 
 /** What the cycle remembers about the node's slot and status row. */
@@ -48,7 +48,7 @@ export interface Gate {
 export async function gate(
   deps: RolloutDeps | undefined,
   state: RolloutState,
-  status: Omit<NodeStatus, 'lastError'>,
+  id: NodeId,
   changes: readonly Change[],
   logger: Logger,
 ): Promise<Gate> {
@@ -57,13 +57,12 @@ export async function gate(
     state.waitingLogged = null;
     return { apply: [...changes], waiting: [], reason: null };
   }
-  const budget = deps.budget;
   const what = `${needing.length} change(s) to working NICs: ${[...new Set(needing.map((c) => c.kind))].join(', ')}`;
   let reason: string;
   // Logged once while the node waits behind the same nodes (their slots turning failed is no news).
   let logKey: string;
   try {
-    const claim = await deps.fleet.claim({ ...status, lastError: null }, budget, deps.leaseMs, what);
+    const claim = await deps.fleet.claim(id, deps.budget, deps.leaseMs, what);
     if (claim.granted) {
       if (state.slot !== 'changing')
         logger.info({ changes: needing.length, slots: claim.slots }, 'rollout slot taken');

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { asAgentError, type ErrorKind } from '../core/errors.js';
+import { appliesSettings } from '../core/plan.js';
 import type { Change, NicConfig, OwnedFile } from '../core/types.js';
 import type { AddressTool } from '../host/addresses.js';
 import type { ApplySet, Backend, ConfigFile, Trial } from '../host/backends/backend.js';
@@ -62,7 +63,7 @@ export async function applyTransaction(
   }
   // A rewrite that changes no setting (a header, a takeover of a file equal to its row) is written
   // atomically and done: nothing to apply, so the link is not disturbed.
-  const applied = batch.filter(needsApply);
+  const applied = batch.filter(appliesSettings);
   if (applied.length > 0 && deps.applyMode === 'try') await tryBatch(deps, applied, undo, failures);
   else if (applied.length > 0) await applyBatch(deps, applied, undo, failures);
   await deps.fs.remove(JOURNAL);
@@ -241,11 +242,6 @@ type WritingChange = Extract<Change, { kind: 'create' | 'update' | 'record' | 'a
 
 function writesFile(change: Change): change is WritingChange {
   return change.kind !== 'reapply' && change.kind !== 'remove';
-}
-
-function needsApply(change: Change): boolean {
-  if (change.kind === 'record') return false;
-  return change.kind !== 'adopt' || change.drifts.length > 0;
 }
 
 function fileOf(deps: TransactionDeps, change: WritingChange): ConfigFile {

@@ -150,6 +150,15 @@ function protectionOf(link: LiveLink | undefined, protectedNames: readonly strin
   return null;
 }
 
+/**
+ * Whether carrying out a change needs the OS tool to apply something. A header rewrite (`record`) and the
+ * takeover of a file equal to its row (`adopt` without drifts) only rewrite a file: the link is untouched.
+ */
+export function appliesSettings(change: Change): boolean {
+  if (change.kind === 'record') return false;
+  return change.kind !== 'adopt' || change.drifts.length > 0;
+}
+
 /** The drifts between a NIC's desired state, its owned file and its live link; null when in sync. */
 function compare(nic: NamedNic, file: OwnedFile | undefined, link: LiveLink): Change | null {
   if (file === undefined) return { kind: 'create', nic, drifts: ['missing_file'] };

@@ -3,6 +3,7 @@
  * changes need one of its slots, and what a node's slot becomes after a cycle. Pure; the store holds the
  * slots (store/fleet.ts) and the cycle drives them.
  */
+import { appliesSettings } from './plan.js';
 import type { Change } from './types.js';
 
 /** ROLLOUT_MAX_UNAVAILABLE: off, a number of nodes, or a percentage of the nodes that have rows. */
@@ -28,10 +29,12 @@ export function slotsOf(budget: Exclude<Budget, { kind: 'off' }>, nodesWithRows:
   return Math.max(1, Math.floor((budget.percent * nodesWithRows) / 100));
 }
 
-/** A change that touches a NIC already configured (update, re-apply, removal, takeover that applies). */
+/**
+ * A change that touches a NIC already configured: one that applies something (update, re-apply, removal,
+ * takeover that applies) to a NIC that is not new.
+ */
 export function needsSlot(change: Change): boolean {
-  if (change.kind === 'create' || change.kind === 'record') return false;
-  return change.kind !== 'adopt' || change.drifts.length > 0;
+  return change.kind !== 'create' && appliesSettings(change);
 }
 
 /** What a node's slot is, as this agent last knew it (`unknown` after a start: the table may say). */

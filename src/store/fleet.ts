@@ -11,11 +11,15 @@ import { AgentError } from '../core/errors.js';
 import { slotsOf, type Budget } from '../core/rollout.js';
 import type { StoreSettings } from './mysql.js';
 
-/** A node's status row as the agent writes it. */
-export interface NodeStatus {
+/** Which agent a row is: the node, its agent's version and backend. */
+export interface NodeId {
   node: string;
   version: string;
   backend: string;
+}
+
+/** A node's status row as the agent writes it. */
+export interface NodeStatus extends NodeId {
   configured: number;
   failed: number;
   waiting: number;
@@ -57,7 +61,7 @@ export interface FleetStore {
    * Takes a slot for `node` when fewer than the budget's slots are held by other nodes (its own slot, if
    * any, is renewed). `slots` is a number, or a percentage of the nodes that have rows.
    */
-  claim(status: NodeStatus, budget: ActiveBudget, leaseMs: number, reason: string): Promise<Claim>;
+  claim(id: NodeId, budget: ActiveBudget, leaseMs: number, reason: string): Promise<Claim>;
   /** Keeps the slot as `failed`: it counts until released. */
   fail(node: string, reason: string): Promise<void>;
   /** Gives the slot back (nothing when the node holds none). */
@@ -109,8 +113,8 @@ export function createFleetStore(settings: StoreSettings): FleetStore {
     }
   }
   return {
-    claim: (status, budget, leaseMs, reason) =>
-      withConnection((query) => claim(query, settings.filterDeleted, status, budget, leaseMs, reason)),
+    claim: (id, budget, leaseMs, reason) =>
+      withConnection((query) => claim(query, settings.filterDeleted, id, budget, leaseMs, reason)),
     fail: (node, reason) =>
       withConnection(async (query) => {
         await query(
@@ -157,7 +161,7 @@ function countsSql(filterDeleted: boolean): string {
 async function claim(
   query: Query,
   filterDeleted: boolean,
-  status: NodeStatus,
+  id: NodeId,
   budget: ActiveBudget,
   leaseMs: number,
   reason: string,
@@ -172,7 +176,7 @@ async function claim(
       await query(
         `SELECT s.node_name, s.slot FROM multinic_agent_status s WHERE s.node_name <> ? AND ${countsSql(filterDeleted)}` +
           ' ORDER BY s.node_name',
-        [status.node],
+        [id.node],
       )
     ).map((row) => ({ node: String(row['node_name']), slot: String(row['slot']) }));
     if (holders.length >= slots) return { granted: false, holders, slots };
@@ -186,7 +190,7 @@ async function claim(
         " slot_reason = IF(slot = 'failed', slot_reason, VALUES(slot_reason))," +
         " slot = IF(slot = 'failed', 'failed', 'changing')," +
         " slot_expires_at = IF(slot = 'failed', NULL, VALUES(slot_expires_at))",
-      [status.node, status.version, status.backend, reason.slice(0, 255), lease],
+      [id.node, id.version, id.backend, reason.slice(0, 255), lease],
     );
     return { granted: true, holders, slots };
   } finally {
