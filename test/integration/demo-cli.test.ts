@@ -70,9 +70,8 @@ describe('multinic-agent demo (files only)', () => {
       });
       expect(edit).toMatchObject({ status: 0, stdout: 'changed row 1\n', stderr: '' });
       await until('plan changed');
-      expect(output).toContain(
-        '  create  multinic0  row 1  fa:16:3e:00:00:01  10.10.0.11/24  mtu 9000  (missing_file)',
-      );
+      // The demo writes line by line: the plan's lines may come in a later chunk than its heading.
+      await until('  create  multinic0  row 1  fa:16:3e:00:00:01  10.10.0.11/24  mtu 9000  (missing_file)');
       child.kill('SIGINT');
       expect(await exited).toBe(0);
       expect(existsSync(dir)).toBe(false);
