@@ -5,11 +5,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, expect, it, vi } from 'vitest';
-import { agentCli, agentEnv, runAgent, startDaemon } from '../sandbox/agent.js';
+import { expect, it, vi } from 'vitest';
+import { agentEnv, runAgent, startDaemon } from '../sandbox/agent.js';
 import { describeSandbox } from '../sandbox/support.js';
 import {
-  Node,
+  useNode,
   agentCalls,
   calls,
   eventually,
@@ -27,13 +27,7 @@ const range = (count: number) => Array.from({ length: count }, (_, n) => n);
 const SEEN = 'orphaned interface seen; removed next cycle if still orphaned';
 
 describeSandbox('agent end to end: the daemon on real netplan + systemd-networkd', () => {
-  const node = new Node();
-  beforeAll(async () => {
-    await agentCli();
-  }, 120_000);
-  afterEach(async () => {
-    await node.stop(); // kills a daemon still running with the rest of the sandbox
-  });
+  const node = useNode();
 
   it("removes a deleted row's file on the second cycle that sees it gone, and flushes the link", async () => {
     const { sb, db } = await node.start([nic(0), nic(1)]);

@@ -4,7 +4,9 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterEach, beforeAll } from 'vitest';
 import type { RawRow } from '../support/mariadb.js';
+import { agentCli } from '../sandbox/agent.js';
 import type { LogLine } from '../sandbox/agent.js';
 import { startSandboxDatabase, type SandboxDatabase } from '../sandbox/mariadb.js';
 import { startRestartableDatabase } from '../sandbox/restartable-mariadb.js';
@@ -37,6 +39,21 @@ export async function plugRefusingNic(sb: Sandbox): Promise<void> {
   await sb.execOk(['ip', 'link', 'set', 'p-low5', 'up']);
   await sb.execOk(['ip', 'link', 'set', 'low5', 'up']);
   await sb.execOk(['ip', 'link', 'add', 'ens5', 'link', 'low5', 'address', mac(2), 'type', 'macvlan']);
+}
+
+/**
+ * The node of a describe block's tests: the agent is compiled once before them (so no scenario's timing
+ * includes it), and the sandbox and database of each test are stopped after it (with a daemon still running).
+ */
+export function useNode(): Node {
+  const node = new Node();
+  beforeAll(async () => {
+    await agentCli();
+  }, 120_000);
+  afterEach(async () => {
+    await node.stop();
+  });
+  return node;
 }
 
 /** The sandbox and database of the running test; stop() tears down whatever was started. */

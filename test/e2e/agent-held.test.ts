@@ -7,16 +7,17 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import type { RawRow } from '../support/mariadb.js';
 import { parseProm, valueOf } from '../support/prom.js';
-import { agentCli, agentEnv, startDaemon } from '../sandbox/agent.js';
+import { agentEnv, startDaemon } from '../sandbox/agent.js';
 import { httpGet } from '../sandbox/http.js';
 import type { Link } from '../sandbox/links.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { describeNetworkManagerSandbox, describeSandbox } from '../sandbox/support.js';
 import {
-  Node,
+  useNode,
+  type Node,
   calls,
   eventually,
   insertRows,
@@ -141,13 +142,7 @@ async function waitCycles(sb: Sandbox, count: number, each: () => Promise<void>)
 }
 
 function heldScenario(stack: Stack) {
-  const node = new Node();
-  beforeAll(async () => {
-    await agentCli();
-  }, 120_000);
-  afterEach(async () => {
-    await node.stop();
-  });
+  const node = useNode();
 
   it('eight refused rows hold their NICs for ten cycles: files, links and traffic untouched; fixed, nothing re-applied; deleted, removed', async () => {
     const { sb, db, ids, daemon } = await converged(stack, node);

@@ -4,13 +4,13 @@
 // process; and after a database outage the agent is ready again within one poll interval of its return.
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { parseProm, valueOf } from '../support/prom.js';
-import { agentCli, agentEnv, startDaemon, type Daemon } from '../sandbox/agent.js';
+import { agentEnv, startDaemon, type Daemon } from '../sandbox/agent.js';
 import { httpGet } from '../sandbox/http.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { describeSandbox } from '../sandbox/support.js';
-import { Node, calls, eventually, insertRows, linesOf, mac, nic, row } from './agent-fixtures.js';
+import { useNode, calls, eventually, insertRows, linesOf, mac, nic, row } from './agent-fixtures.js';
 
 const range = (count: number) => Array.from({ length: count }, (_, n) => n);
 const CHANGED = 'links changed: cycle now';
@@ -32,13 +32,7 @@ function after(daemon: Daemon, msg: string, since: number) {
 }
 
 describeSandbox('reacting at once: hot-plugged NICs and a database coming back', () => {
-  const node = new Node();
-  beforeAll(async () => {
-    await agentCli();
-  }, 120_000);
-  afterEach(async () => {
-    await node.stop();
-  });
+  const node = useNode();
 
   it('a NIC plugged under POLL_INTERVAL=30s is configured in the same second; unplugged, reported as fast; a foreign MAC costs no apply', async () => {
     const { sb, db } = await node.start([]);

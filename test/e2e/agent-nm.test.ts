@@ -5,11 +5,11 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { parseKeyfile } from '../../src/core/keyfile.js';
 import type { NicConfig } from '../../src/core/types.js';
 import type { RawRow } from '../support/mariadb.js';
-import { agentCli, agentEnv, runAgent, startDaemon, type LogLine } from '../sandbox/agent.js';
+import { agentEnv, runAgent, startDaemon, type LogLine } from '../sandbox/agent.js';
 import type { Link } from '../sandbox/links.js';
 import { httpGet } from '../sandbox/http.js';
 import { scriptDir, type Sandbox } from '../sandbox/sandbox.js';
@@ -25,7 +25,7 @@ import {
   row,
   type Call,
   type FileState,
-  Node,
+  useNode,
 } from './agent-fixtures.js';
 
 const range = (count: number) => Array.from({ length: count }, (_, n) => n);
@@ -119,13 +119,7 @@ function problems(logs: readonly LogLine[]): LogLine[] {
 }
 
 describeNetworkManagerSandbox('agent end to end on a real NetworkManager (keyfile backend)', () => {
-  const node = new Node();
-  beforeAll(async () => {
-    await agentCli();
-  }, 120_000);
-  afterEach(async () => {
-    await node.stop();
-  });
+  const node = useNode();
 
   it('configures 10 new NICs through nsenter: renamed by MAC, one reload, then does nothing at all', async () => {
     const { sb, db } = await node.start(range(10).map(nic), NM);

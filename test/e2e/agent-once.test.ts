@@ -5,15 +5,15 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { RawRow } from '../support/mariadb.js';
-import { agentCli, agentEnv, runAgent } from '../sandbox/agent.js';
+import { agentEnv, runAgent } from '../sandbox/agent.js';
 import type { Link } from '../sandbox/links.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { describeSandbox } from '../sandbox/support.js';
 import {
   NSENTER_PREFIX,
-  Node,
+  useNode,
   agentCalls,
   calls,
   insertRows,
@@ -44,13 +44,7 @@ function netplanDoc(n: number, address: string, mtu: number) {
 }
 
 describeSandbox('agent end to end: once and plan on real netplan + systemd-networkd', () => {
-  const node = new Node();
-  beforeAll(async () => {
-    await agentCli(); // compiled once here, so no scenario's timing includes it
-  }, 120_000);
-  afterEach(async () => {
-    await node.stop();
-  });
+  const node = useNode();
 
   it('configures 10 new NICs through nsenter with one apply, then does nothing at all', async () => {
     const { sb, db } = await node.start(range(10).map(nic));

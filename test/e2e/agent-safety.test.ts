@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { nameOfNetplanFile, parseNetplan } from '../../src/core/netplan.js';
 import { OWNERSHIP_HEADER } from '../../src/core/ownership.js';
 import { parseProm, valueOf, type Sample } from '../support/prom.js';
@@ -37,7 +37,7 @@ import {
   row,
   tempFiles,
   plugRefusingNic,
-  Node,
+  useNode,
 } from './agent-fixtures.js';
 
 const range = (count: number) => Array.from({ length: count }, (_, n) => n);
@@ -136,13 +136,7 @@ function prng(seed: number): () => number {
 }
 
 describeSandbox('agent end to end: safety of the daemon on real netplan + systemd-networkd', () => {
-  const node = new Node();
-  beforeAll(async () => {
-    await agentCli();
-  }, 120_000);
-  afterEach(async () => {
-    await node.stop();
-  });
+  const node = useNode();
 
   it('database stopped for 60 s mid-run: stays up, reports it, deletes nothing, recovers by itself', async () => {
     const { sb, db } = await node.startRestartable(range(3).map(nic));

@@ -5,16 +5,16 @@
 // traffic flowing: not one datagram lost, no apply, nothing restarted, the row-less file left alone.
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { OWNERSHIP_HEADER } from '../../src/core/ownership.js';
 import { goNetplan } from '../support/original-files.js';
 import { parseProm, valueOf } from '../support/prom.js';
-import { agentCli, agentEnv, runAgent, startDaemon } from '../sandbox/agent.js';
+import { agentEnv, runAgent, startDaemon } from '../sandbox/agent.js';
 import { httpGet } from '../sandbox/http.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { describeSandbox } from '../sandbox/support.js';
 import {
-  Node,
+  useNode,
   agentCalls,
   calls,
   eventually,
@@ -41,13 +41,7 @@ function netplanDir(sb: Sandbox): string {
 }
 
 describeSandbox('taking over a node the original agent configured (real netplan + systemd-networkd)', () => {
-  const node = new Node();
-  beforeAll(async () => {
-    await agentCli();
-  }, 120_000);
-  afterEach(async () => {
-    await node.stop();
-  });
+  const node = useNode();
 
   it('adopts in place with traffic flowing: 0 lost, no apply, names kept, the row-less file left alone', async () => {
     const { sb, db } = await node.start([0, 1, 2, 3].map(nic));

@@ -3,13 +3,13 @@
 // (SIGINT), the failed NIC's old file put back and the rest confirmed in a second trial.
 import { existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { afterEach, beforeAll, expect, it, vi } from 'vitest';
-import { agentCli, agentEnv, runAgent, startDaemon } from '../sandbox/agent.js';
+import { expect, it, vi } from 'vitest';
+import { agentEnv, runAgent, startDaemon } from '../sandbox/agent.js';
 import type { Link } from '../sandbox/links.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { describeSandbox } from '../sandbox/support.js';
 import {
-  Node,
+  useNode,
   agentCalls,
   calls,
   eventually,
@@ -44,13 +44,7 @@ async function trials(sb: Sandbox): Promise<string[]> {
 }
 
 describeSandbox('agent end to end: safe mode (APPLY_MODE=try) on real netplan try + systemd-networkd', () => {
-  const node = new Node();
-  beforeAll(async () => {
-    await agentCli();
-  }, 120_000);
-  afterEach(async () => {
-    await node.stop();
-  });
+  const node = useNode();
 
   it('configures 10 new NICs in one netplan try, confirmed after verification, without netplan apply', async () => {
     const { sb, db } = await node.start(range(10).map(nic));
