@@ -21,6 +21,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { afterEach, beforeAll } from 'vitest';
 import type { RawRow } from '../support/mariadb.js';
 import { agentCli, agentEnv, startDaemon, type Daemon } from '../sandbox/agent.js';
 import { httpGet, type HttpResponse } from '../sandbox/http.js';
@@ -90,6 +91,22 @@ export function row(node: FleetNode, nic: number, overrides: Partial<RawRow> = {
 /** GET `path` of the health server of the agent running in `node` (`/readyz`, `/`, `/metrics`). */
 export function health(node: FleetNode, path: string): Promise<HttpResponse> {
   return httpGet(node.sb, HEALTH_PORT, path);
+}
+
+/**
+ * startFleet() for a describe block's tests: the agent is compiled once before them, and the fleet a test
+ * started is stopped after it.
+ */
+export function useFleet(): (options: FleetOptions) => Promise<Fleet> {
+  let running: Fleet | undefined;
+  beforeAll(async () => {
+    await agentCli();
+  }, 120_000);
+  afterEach(async () => {
+    await running?.stop();
+    running = undefined;
+  });
+  return async (options) => (running = await startFleet(options));
 }
 
 /** Starts the server, the bridge and the nodes with their forwarders; ready for startAgent(). */

@@ -6,13 +6,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, expect, it, vi } from 'vitest';
-import { agentCli, type Daemon } from '../sandbox/agent.js';
+import { expect, it, vi } from 'vitest';
+import { type Daemon } from '../sandbox/agent.js';
 import { parseIpAddr } from '../sandbox/links.js';
 import { describeSandbox } from '../sandbox/support.js';
 import { pidsInNamespaceOf, processesMentioning } from '../support/processes.js';
 import { eventually, linesOf, netplanFiles } from './agent-fixtures.js';
-import { health, mac, row, startFleet, type Fleet, type FleetNode } from './fleet-fixtures.js';
+import { health, mac, row, useFleet, type Fleet, type FleetNode } from './fleet-fixtures.js';
 
 const CYCLE_FAILED = 'cycle failed; host left as it is';
 
@@ -41,24 +41,17 @@ function alive(daemon: Daemon): boolean {
 }
 
 describeSandbox('fleet harness: sandboxed nodes sharing one MariaDB', () => {
-  let fleet: Fleet | undefined;
-  beforeAll(async () => {
-    await agentCli();
-  }, 120_000);
-  afterEach(async () => {
-    await fleet?.stop();
-    fleet = undefined;
-  });
+  const startFleet = useFleet();
 
   it('4 nodes × 2 NICs: each agent configures exactly its own NICs; stop() leaves nothing behind', async () => {
     const startedAt = performance.now();
-    fleet = await startFleet({ nodes: 4, nicsPerNode: 2 });
+    const fleet = await startFleet({ nodes: 4, nicsPerNode: 2 });
     const startMs = performance.now() - startedAt;
     const { db, nodes } = fleet;
     const allMacs = nodes.flatMap((node) => node.nics.map((nic) => nic.mac));
     expect(new Set(allMacs).size).toBe(8);
     const { ids, idsOf } = await insertEveryNic(fleet);
-    const daemons = await Promise.all(nodes.map((node) => fleet!.startAgent(node)));
+    const daemons = await Promise.all(nodes.map((node) => fleet.startAgent(node)));
     await vi.waitFor(async () => expect(await db.statuses(ids)).toEqual(Array(8).fill(1)), eventually);
     console.log(
       `fleet of 4: started in ${Math.round(startMs)} ms; 8 rows configured` +
@@ -115,10 +108,10 @@ describeSandbox('fleet harness: sandboxed nodes sharing one MariaDB', () => {
   }, 120_000);
 
   it('shared database stopped for 3 s: every agent stays up, is not ready meanwhile, and applies a row changed during it', async () => {
-    fleet = await startFleet({ nodes: 4, nicsPerNode: 2 });
+    const fleet = await startFleet({ nodes: 4, nicsPerNode: 2 });
     const { db, nodes } = fleet;
     const { ids, idsOf } = await insertEveryNic(fleet);
-    const daemons = await Promise.all(nodes.map((node) => fleet!.startAgent(node, { MAX_BACKOFF: '2s' })));
+    const daemons = await Promise.all(nodes.map((node) => fleet.startAgent(node, { MAX_BACKOFF: '2s' })));
     await vi.waitFor(async () => expect(await db.statuses(ids)).toEqual(Array(8).fill(1)), eventually);
     await everyReadyz(nodes, 200);
     const changed = { node: nodes[2]!, nic: 1, id: idsOf(nodes[2]!)[1]! };

@@ -5,12 +5,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { agentCli, agentEnv, type Daemon, type LogLine } from '../sandbox/agent.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { describeSandbox } from '../sandbox/support.js';
 import { calls, eventually, linesOf } from './agent-fixtures.js';
-import { health, mac, row, startFleet, type Fleet, type FleetNode } from './fleet-fixtures.js';
+import { health, mac, row, useFleet, type FleetNode } from './fleet-fixtures.js';
 
 const NODES = 4;
 const TAKEN = 'rollout slot taken';
@@ -65,17 +65,10 @@ async function linkMtu(node: FleetNode, nic: number): Promise<number | undefined
 }
 
 describeSandbox('fleet rollouts: four sandboxed nodes sharing one MariaDB', () => {
-  let fleet: Fleet | undefined;
-  beforeAll(async () => {
-    await agentCli();
-  }, 120_000);
-  afterEach(async () => {
-    await fleet?.stop();
-    fleet = undefined;
-  });
+  const startFleet = useFleet();
 
   async function converged(nics: number, settings: Record<string, string>, refusing = false) {
-    fleet = await startFleet({ nodes: NODES, nicsPerNode: nics });
+    const fleet = await startFleet({ nodes: NODES, nicsPerNode: nics });
     const { nodes, db } = fleet;
     if (refusing) await Promise.all(nodes.map(plugRefusingNic));
     const rows = nodes.flatMap((node) => [
