@@ -15,6 +15,7 @@ const modules: Record<string, () => Promise<FigureModule>> = {
   fleet: () => import('./figures/fleet.js'),
   recovery: () => import('./figures/recovery.js'),
   soak: () => import('./figures/soak.js'),
+  daemon: () => import('./figures/daemon.js'),
 };
 
 async function main(name: string | undefined): Promise<void> {

@@ -51,6 +51,12 @@ const steps: Step[] = [
   },
   { module: 'recovery', ids: ['7c'], title: 'a database outage under 5,000 agents', timeoutMs: 240_000 },
   { module: 'soak', ids: ['8'], title: 'soak', timeoutMs: 300_000 },
+  {
+    module: 'daemon',
+    ids: ['9'],
+    title: 'the daemon from outside, this build and the baseline',
+    timeoutMs: 720_000,
+  },
 ];
 
 /**

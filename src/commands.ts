@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { initialState, readAndPlan, runCycle, type CycleState } from './agent/cycle.js';
 import { abortableSleep, runLoop, wakeableSleep, type LoopDeps } from './agent/loop.js';
@@ -164,7 +165,16 @@ export async function runDaemon(agent: Agent, config: Config, logger: Logger): P
     logger.info(fields, 'agent started');
     const waker = wakeableSleep();
     watch = config.linkWatch ? startLinkWatch(config, waker.wake, logger) : undefined;
-    await runLoop({ ...loopDeps(agent, config, initialState(), logger), sleep: waker.sleep }, stop.signal);
+    const deps = loopDeps(agent, config, initialState(), logger);
+    let first = true;
+    const cycle = async (): Promise<boolean> => {
+      const ok = await deps.cycle();
+      // Since process start (performance's time origin): how long a restarted pod is not in charge.
+      if (first) logger.info({ startup_ms: Math.round(performance.now()), ok }, 'first cycle done');
+      first = false;
+      return ok;
+    };
+    await runLoop({ ...deps, cycle, sleep: waker.sleep }, stop.signal);
     logger.info({}, 'agent stopped');
     return 0;
   } finally {

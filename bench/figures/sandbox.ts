@@ -5,37 +5,26 @@
  * (one INSERT, as one batch), and the clock stops when all ten read netplan_success = 1 (written only after
  * verification). netplan calls are counted by the sandbox's tracers.
  */
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
-import { sandboxSupport } from '../../src/demo/sandbox-support.js';
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RowDataPacket } from 'mysql2/promise';
-import { agentEnv, followLogs, type LogLine } from '../../test/sandbox/agent.js';
-import { startSandboxDatabase, type SandboxDatabase } from '../../test/sandbox/mariadb.js';
-import { startSandbox, type Sandbox, type SandboxProcess } from '../../test/sandbox/sandbox.js';
+import type { SandboxDatabase } from '../../test/sandbox/mariadb.js';
+import type { Sandbox, SandboxProcess } from '../../test/sandbox/sandbox.js';
 import { DIST_CLI } from '../support/paths.js';
 import { info, line, skip, type FigureResult } from '../support/report.js';
+import {
+  cyclesRun,
+  innerPid,
+  insertRows,
+  mac,
+  range,
+  sandboxUnsupported,
+  until,
+  verified,
+  withNode,
+} from '../support/sandbox-node.js';
 import { SCALE } from '../support/scale.js';
 import { MB, count, max, mb, median, min, seconds } from '../support/stats.js';
 import { processRss } from '../support/proc.js';
-
-const NSENTER_PREFIX = 'nsenter -t 1 -m -u -i -n -p --';
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const mac = (n: number) => `fa:16:3e:00:00:${n.toString(16).padStart(2, '0')}`;
-
-/** What a sandbox needs (the check the demo and the tests use), and MariaDB and the built CLI. */
-function unsupported(): string | null {
-  const support = sandboxSupport();
-  if (!support.ok) return support.reason ?? 'no sandbox';
-  try {
-    accessSync('/usr/sbin/mariadbd', constants.X_OK);
-  } catch {
-    return '/usr/sbin/mariadbd missing';
-  }
-  if (!existsSync(DIST_CLI)) return `${DIST_CLI} absent: run npm run build`;
-  return null;
-}
 
 interface Run {
   insertToVerifiedMs: number;
@@ -45,79 +34,18 @@ interface Run {
   linksOk: boolean;
 }
 
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined> | T | undefined,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-async function verified(db: SandboxDatabase): Promise<true | undefined> {
-  const [rows] = await db.admin.query<RowDataPacket[]>(
-    'SELECT COUNT(*) AS n FROM multi_interface WHERE netplan_success = 1',
-  );
-  return Number(rows[0]?.['n']) === 10 ? true : undefined;
-}
-
 interface Node {
   sb: Sandbox;
   db: SandboxDatabase;
   daemon: SandboxProcess;
-  logs: LogLine[];
 }
 
-/** A sandbox with 10 NICs, its MariaDB and the daemon polling it; torn down after `body`. */
+/** A sandbox with 10 NICs, its MariaDB and the daemon (`node dist/cli.js run`) polling it. */
 async function withDaemon<T>(pollMs: number, body: (node: Node) => Promise<T>): Promise<T> {
-  const sb: Sandbox = await startSandbox({
-    nics: range(10).map((n) => ({ name: `ens${n + 3}`, mac: mac(n) })),
+  return withNode({ argv: [process.execPath, DIST_CLI], pollMs }, async ({ sb, db, start }) => {
+    const daemon = await start();
+    return body({ sb, db, daemon: daemon.proc });
   });
-  let db: SandboxDatabase | undefined;
-  let daemon: SandboxProcess | undefined;
-  try {
-    db = await startSandboxDatabase(sb);
-    const env = agentEnv(db.agentEnv, {
-      POLL_INTERVAL: `${pollMs}ms`,
-      LOG_LEVEL: 'info',
-      COMMAND_PREFIX: NSENTER_PREFIX,
-    });
-    daemon = sb.spawn([process.execPath, DIST_CLI, 'run'], { env, stdin: 'ignore' });
-    const logs = followLogs(daemon);
-    await until('agent started', 20_000, () => logs.find((l) => l.msg === 'agent started'));
-    return await body({ sb, db, daemon, logs });
-  } finally {
-    if (daemon !== undefined && daemon.child.exitCode === null) {
-      await daemon.signal('SIGTERM').catch(() => undefined);
-      await Promise.race([daemon.done.catch(() => undefined), sleep(30_000)]);
-    }
-    await db?.stop();
-    await sb.stop();
-  }
-}
-
-/** The 10 ports' rows, in one INSERT (one batch, as the controller attaching 10 ports at once). */
-async function insertRows(db: SandboxDatabase): Promise<void> {
-  const values = range(10).map((n) => [
-    randomUUID(),
-    randomUUID(),
-    mac(n),
-    'worker-1',
-    0,
-    `10.0.${n}.10`,
-    `10.0.${n}.0/24`,
-    1500,
-  ]);
-  await db.admin.query(
-    'INSERT INTO multi_interface (port_id, subnet_id, macaddress, attached_node_name, netplan_success,' +
-      ' address, cidr, mtu) VALUES ?',
-    [values],
-  );
 }
 
 async function oneRun(pollMs: number): Promise<Run> {
@@ -146,20 +74,6 @@ async function oneRun(pollMs: number): Promise<Run> {
       linksOk,
     };
   });
-}
-
-/** Cycles the daemon has run, from its own metrics (the health port is inside the sandbox). */
-async function cyclesRun(sb: Sandbox): Promise<number> {
-  const script = "fetch('http://127.0.0.1:8080/metrics').then((r) => r.text()).then((t) => console.log(t))";
-  const { stdout } = await sb.execOk([process.execPath, '-e', script]);
-  const match = /^multinic_polling_cycles_total (\d+)/m.exec(stdout);
-  return match === null ? NaN : Number(match[1]);
-}
-
-/** The node process nsenter started inside the sandbox (its only child). */
-function innerPid(daemon: SandboxProcess): number {
-  const outer = daemon.child.pid ?? 0;
-  return Number(readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(' ')[0]);
 }
 
 interface RssSample {
@@ -209,7 +123,7 @@ function daemonFigure(samples: RssSample[]): FigureResult {
 
 export async function run(): Promise<FigureResult[]> {
   const title = '10 new NICs in the sandbox: row insert to all verified (daemon on real netplan + networkd)';
-  const reason = unsupported();
+  const reason = sandboxUnsupported(DIST_CLI);
   if (reason !== null) {
     return [
       { id: '5', title, lines: [skip('insert to verified', reason)], notes: [] },

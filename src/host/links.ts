@@ -3,7 +3,7 @@
  * getifaddrs (os.networkInterfaces) for IPv4 addresses; /proc/net/route for the default route.
  * All three show the agent's network namespace, so the agent must run with the host's network.
  */
-import * as fsp from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentError } from '../core/errors.js';
@@ -29,27 +29,41 @@ const GONE = new Set(['ENOENT', 'ENODEV', 'ENXIO', 'ENOTDIR']);
  * Caveat of os.networkInterfaces (libuv): it lists addresses only of links that are up and running,
  * so a link that is down shows no IPv4 address here.
  */
-export async function readLinks(opts: ReadLinksOptions = {}): Promise<LiveLink[]> {
+export function readLinks(opts: ReadLinksOptions = {}): Promise<LiveLink[]> {
+  try {
+    return Promise.resolve(listLinks(opts));
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+function listLinks(opts: ReadLinksOptions): LiveLink[] {
   const dir = opts.sysClassNet ?? '/sys/class/net';
-  const names = await fsp.readdir(dir).catch((err: unknown) => {
+  // Synchronous on purpose, like HostFs.readText: sysfs and procfs are answered from kernel memory in
+  // microseconds, and the promise API cost five thread-pool round trips for each of the three attributes
+  // of every link, every cycle: most of a converged cycle's CPU (issue 15).
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
     throw new AgentError('io', `cannot list ${dir}`, { path: dir }, err);
-  });
+  }
   const addresses = (opts.interfaces ?? os.networkInterfaces)();
   const links: LiveLink[] = [];
   for (const name of names.sort()) {
     if (name === 'lo') continue;
-    const base = await readLinkBase(path.join(dir, name));
+    const base = readLinkBase(path.join(dir, name));
     if (base === null) continue;
     links.push({ name, ...base, ipv4: ipv4Of(addressesOf(addresses, name)) });
   }
   return links;
 }
 
-async function readLinkBase(linkDir: string): Promise<{ mac: string; mtu: number } | null> {
-  const type = await readAttr(linkDir, 'type');
+function readLinkBase(linkDir: string): { mac: string; mtu: number } | null {
+  const type = readAttr(linkDir, 'type');
   if (type === null || Number(type) !== ARPHRD_ETHER) return null;
-  const address = await readAttr(linkDir, 'address');
-  const mtuText = await readAttr(linkDir, 'mtu');
+  const address = readAttr(linkDir, 'address');
+  const mtuText = readAttr(linkDir, 'mtu');
   if (address === null || mtuText === null) return null;
   const mac = address.toLowerCase();
   const mtu = Number(mtuText);
@@ -58,9 +72,9 @@ async function readLinkBase(linkDir: string): Promise<{ mac: string; mtu: number
 }
 
 /** One sysfs attribute, trimmed; null when the link (or the attribute) is gone. */
-async function readAttr(linkDir: string, attr: string): Promise<string | null> {
+function readAttr(linkDir: string, attr: string): string | null {
   try {
-    return (await fsp.readFile(path.join(linkDir, attr), 'utf8')).trim();
+    return readFileSync(path.join(linkDir, attr), 'utf8').trim();
   } catch (err) {
     if (GONE.has((err as NodeJS.ErrnoException).code ?? '')) return null;
     throw new AgentError('io', `cannot read ${linkDir}/${attr}`, { path: `${linkDir}/${attr}` }, err);
@@ -96,10 +110,19 @@ export function prefixOf(netmask: string): number | null {
 const ROUTE_HEADER = ['Iface', 'Destination', 'Mask'] as const;
 
 /** Names of the interfaces holding an IPv4 default route, in table order; [] when the file is absent. */
-export async function readDefaultRouteInterfaces(procNetRoute: string): Promise<string[]> {
+export function readDefaultRouteInterfaces(procNetRoute: string): Promise<string[]> {
+  try {
+    return Promise.resolve(defaultRouteInterfaces(procNetRoute));
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+function defaultRouteInterfaces(procNetRoute: string): string[] {
   let text: string;
   try {
-    text = await fsp.readFile(procNetRoute, 'utf8');
+    // Synchronous for the same reason as readLinks.
+    text = readFileSync(procNetRoute, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new AgentError('io', `cannot read ${procNetRoute}`, { path: procNetRoute }, err);

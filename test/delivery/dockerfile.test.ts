@@ -4,7 +4,16 @@
  * and the runtime stage's contents rebuilt by hand (production packages only) to show the agent starts.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { DockerfileParser } from 'dockerfile-ast';
@@ -158,13 +167,21 @@ describe('Dockerfile', () => {
     expect(apt).toMatch(/rm -rf \/var\/lib\/apt\/lists/);
   });
 
-  it('starts the agent: ENTRYPOINT runs dist/cli.js, CMD is the daemon', () => {
+  it('starts the agent: ENTRYPOINT runs the bundle with the measured flags, CMD is the daemon', () => {
     const exec = (keyword: string) => {
       const found = FINAL.instructions.filter((i) => i.getKeyword() === keyword);
       expect(found).toHaveLength(1);
       return JSON.parse(found[0]!.getArgumentsContent() ?? '') as string[];
     };
-    expect(exec('ENTRYPOINT')).toEqual(['node', '--max-semi-space-size=1', '/app/dist/cli.js']);
+    expect(exec('ENTRYPOINT')).toEqual([
+      'node',
+      '--max-semi-space-size=1',
+      '--jitless',
+      '--no-expose-wasm',
+      '--v8-pool-size=1',
+      '--single-threaded-gc',
+      '/app/dist/bundle/cli.mjs',
+    ]);
     expect(exec('CMD')).toEqual(['run']);
   });
 
@@ -231,6 +248,47 @@ describe('the runtime stage rebuilt by hand: production packages only', () => {
     expect(run.stderr).not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find (package|module)/);
     expect(run.stderr).toMatch(/no database configured/);
     expect(run.status).toBe(2);
+  });
+});
+
+describe('the shipped entry point: the bundle, with the image flags, alone', () => {
+  let app: string;
+
+  beforeAll(() => {
+    const bundle = join(REPO_ROOT, 'dist', 'bundle');
+    if (!existsSync(join(bundle, 'cli.mjs'))) {
+      throw new Error('dist/bundle/cli.mjs is missing: run `npm run build` first (npm test does)');
+    }
+    // No node_modules and no package.json anywhere above it: everything it needs must be inside.
+    app = mkdtempSync(join(tmpdir(), 'multinic-bundle-'));
+    cpSync(bundle, join(app, 'bundle'), { recursive: true });
+  });
+
+  afterAll(() => {
+    if (app) rmSync(app, { recursive: true, force: true });
+  });
+
+  it('runs with the ENTRYPOINT flags, says nothing on stderr, and stops at the settings check', () => {
+    const entry = JSON.parse(
+      FINAL.instructions.find((i) => i.getKeyword() === 'ENTRYPOINT')!.getArgumentsContent() ?? '',
+    ) as string[];
+    const flags = entry.slice(1, -1);
+    const cli = join(app, 'bundle', 'cli.mjs');
+    const version = spawnSync(process.execPath, [...flags, cli, '--version'], { encoding: 'utf8', cwd: app });
+    expect(version.stderr).toBe('');
+    expect(version.stdout.trim()).toBe(PACKAGE.version);
+    const run = spawnSync(process.execPath, [...flags, cli, 'run'], {
+      encoding: 'utf8',
+      timeout: 15_000,
+      cwd: app,
+      env: { PATH: process.env.PATH },
+    });
+    expect(run.stderr).not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find (package|module)|Dynamic require/);
+    expect(run.stderr).toMatch(/no database configured/);
+    expect(run.status).toBe(2);
+    const metrics = spawnSync(process.execPath, [...flags, cli, 'metrics'], { encoding: 'utf8', cwd: app });
+    expect(metrics.status).toBe(0);
+    expect(metrics.stdout).toMatch(/^multinic_polling_cycles_total\tcounter/m);
   });
 });
 
