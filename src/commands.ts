@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { initialState, readAndPlan, runCycle, type CycleState } from './agent/cycle.js';
 import { abortableSleep, runLoop, wakeableSleep, type LoopDeps } from './agent/loop.js';
-import { watchLinks, type LinkWatch } from './host/link-watch.js';
+import { ipMonitorEvents, watchLinks, type LinkWatch } from './host/link-watch.js';
 import type { Config } from './config.js';
 import { AgentError } from './core/errors.js';
 import { formatCidr } from './core/ipv4.js';
@@ -157,14 +157,15 @@ export async function runDaemon(agent: Agent, config: Config, logger: Logger): P
       port: config.healthPort,
       host: config.healthBind,
     });
+    const waker = wakeableSleep();
+    watch = config.linkWatch ? startLinkWatch(config, waker.wake, logger) : undefined;
     const fields = {
       node_name: config.nodeName,
       poll_interval_ms: config.pollIntervalMs,
       health_port: server.port,
+      link_watch: watch?.mode ?? 'off',
     };
     logger.info(fields, 'agent started');
-    const waker = wakeableSleep();
-    watch = config.linkWatch ? startLinkWatch(config, waker.wake, logger) : undefined;
     const deps = loopDeps(agent, config, initialState(), logger);
     let first = true;
     const cycle = async (): Promise<boolean> => {
@@ -197,6 +198,10 @@ function startLinkWatch(config: Config, wake: () => void, logger: Logger): LinkW
       wake();
     },
     onUnavailable: (reason) => logger.warn({ reason }, 'link watch off: NICs are seen at the next poll'),
+    // Kernel link events: nothing runs while the links are quiet. Without them, a listing every 250 ms.
+    events: ipMonitorEvents(),
+    onFallback: (reason) =>
+      logger.warn({ reason }, `link events unavailable: listing ${config.sysClassNet} every 250 ms`),
   });
 }
 
