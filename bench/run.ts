@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { formatFigure, line, type FigureResult, type Verdict } from './support/report.js';
+import { entrypoint } from './support/entrypoint.js';
 import { OUT_ROOT, REPO } from './support/paths.js';
 import { QUICK } from './support/scale.js';
 // Also load-bearing: importing package.json makes tsc copy it to the output root, and its "type": "module"
@@ -51,6 +52,14 @@ const steps: Step[] = [
   },
   { module: 'recovery', ids: ['7c'], title: 'a database outage under 5,000 agents', timeoutMs: 240_000 },
   { module: 'soak', ids: ['8'], title: 'soak', timeoutMs: 300_000 },
+  {
+    module: 'soak',
+    ids: ['8b'],
+    title: "soak under the image's flags",
+    timeoutMs: 600_000,
+    execArgv: entrypoint(REPO).flags,
+    env: { BENCH_VARIANT: 'image-flags' },
+  },
   {
     module: 'daemon',
     ids: ['9'],

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { entrypoint } from '../support/entrypoint.js';
 import { REPO } from '../support/paths.js';
 import { processCpuMs } from '../support/proc.js';
 import { info, line, skip, type FigureResult, type Line } from '../support/report.js';
@@ -49,15 +50,10 @@ interface Build {
   entrypoint: string;
 }
 
-/** The tree's Dockerfile ENTRYPOINT, with /app/ (the image's WORKDIR) mapped to the tree. */
+/** The tree's Dockerfile ENTRYPOINT, run from the tree. */
 function shippedBuild(name: string, root: string): Build {
-  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
-  const match = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
-  if (match?.[1] === undefined) throw new Error(`${root}/Dockerfile has no exec-form ENTRYPOINT`);
-  const entry = JSON.parse(match[1]) as string[];
-  if (entry[0] !== 'node') throw new Error(`ENTRYPOINT does not start with node: ${match[1]}`);
-  const args = entry.slice(1).map((arg) => (arg.startsWith('/app/') ? join(root, arg.slice(5)) : arg));
-  return { name, root, argv: [process.execPath, ...args], entrypoint: entry.join(' ') };
+  const { flags, entry, text } = entrypoint(root);
+  return { name, root, argv: [process.execPath, ...flags, entry], entrypoint: text };
 }
 
 /** The baseline ref checked out (git archive) and built with its own `npm run build`, once per commit. */
@@ -93,8 +89,8 @@ function dependencies(root: string): string {
 
 async function statusField(pid: number, field: string): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const match = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status);
-  return match === null ? NaN : Number(match[1]) * (field.startsWith('Vm') ? 1024 : 1);
+  const match = new RegExp(`^${field}:\\s+(\\d+)( kB)?`, 'm').exec(status);
+  return match === null ? NaN : Number(match[1]) * (match[2] === undefined ? 1 : 1024);
 }
 
 interface Startup {
@@ -113,6 +109,9 @@ interface Measured {
   /** Mean wall time of a cycle, from the daemon's cycle-duration histogram. */
   cycleWallMs: number;
   rss: number[];
+  /** At the end of the window: anonymous (heap, stacks) and file-backed (mostly the node binary's pages). */
+  anon: number;
+  file: number;
   peak: number;
   threads: number;
   startups: Startup[];
@@ -159,6 +158,8 @@ async function measure(argv: string[], pollMs: number, windowsDone: Promise<void
     const windowMs = performance.now() - t0;
     const after = await scrape(sb);
     const peak = await statusField(pid, 'VmHWM');
+    const anon = await statusField(pid, 'RssAnon');
+    const file = await statusField(pid, 'RssFile');
     const threads = await statusField(pid, 'Threads');
     const delta = (name: string) => metricValue(after, name) - metricValue(before, name);
     const cycles = delta('multinic_polling_cycles_total');
@@ -171,6 +172,8 @@ async function measure(argv: string[], pollMs: number, windowsDone: Promise<void
         (delta('multinic_polling_cycle_duration_seconds_sum') * 1000) /
         delta('multinic_polling_cycle_duration_seconds_count'),
       rss,
+      anon,
+      file,
       peak,
       threads,
       startups: [],
@@ -283,6 +286,10 @@ export async function run(): Promise<FigureResult[]> {
       beside(mb(fast.peak), mb(baseFast.peak), ratio(fast.peak, baseFast.peak)),
       `≤ ${mb(TARGET_PEAK)}`,
       fast.peak <= TARGET_PEAK,
+    ),
+    info(
+      'RSS at the end: anonymous / file-backed (the node binary, shared)',
+      `${mb(fast.anon)} / ${mb(fast.file)} (baseline ${mb(baseFast.anon)} / ${mb(baseFast.file)})`,
     ),
     info(
       'RSS drift over the window (last third − first third, median)',

@@ -132,9 +132,10 @@ function report(
   const half = Math.ceil(rss.length / 2);
   const floorGrowth = min(rss.slice(half)) - min(rss.slice(0, half));
 
+  const imageFlags = process.env['BENCH_VARIANT'] === 'image-flags';
   return {
-    id: '8',
-    title: `soak: ${count(last.cycle)} cycles, a change every ${SCALE.soakChangeEvery} (fake network, real MariaDB and HostFs)`,
+    id: imageFlags ? '8b' : '8',
+    title: `${imageFlags ? `soak under the image's flags (${process.execArgv.filter((a) => a !== '--expose-gc').join(' ')})` : 'soak'}: ${count(last.cycle)} cycles, a change every ${SCALE.soakChangeEvery} (fake network, real MariaDB and HostFs)`,
     lines: [
       line(
         `RSS floor, second half of the samples − first half`,

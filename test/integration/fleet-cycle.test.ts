@@ -4,7 +4,8 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { describe, expect, it } from 'vitest';
 import { fleetCommand } from '../../src/fleet-command.js';
-import { insertPortRows, portNic, useScratchDatabase, type Harness } from '../support/agent-harness.js';
+import { insertPortRows, portNic, type Harness } from '../support/agent-harness.js';
+import { useScratchDatabase } from '../support/scratch-database.js';
 import { macOf } from '../support/fixtures.js';
 import { parseProm, valueOf } from '../support/prom.js';
 

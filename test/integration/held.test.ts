@@ -11,9 +11,9 @@ import {
   netplanFile,
   netplanFiles,
   portNic,
-  useScratchDatabase,
   type Harness,
 } from '../support/agent-harness.js';
+import { useScratchDatabase } from '../support/scratch-database.js';
 import { macOf } from '../support/fixtures.js';
 
 const scratch = useScratchDatabase('held');

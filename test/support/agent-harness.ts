@@ -11,8 +11,7 @@ import { createLogger } from '../../src/log.js';
 import { buildAgent, type Agent } from '../../src/main.js';
 import { FakeNetwork } from './fake-network.js';
 import { macOf } from './fixtures.js';
-import { createTestDatabase, type RawRow, type TestDatabase } from './mariadb.js';
-import { afterEach, beforeEach } from 'vitest';
+import { type RawRow, type TestDatabase } from './mariadb.js';
 import { makeUbuntuHostRoot } from '../../src/demo/files-demo.js';
 
 export interface LogLine {
@@ -142,35 +141,4 @@ export function netplanFiles(harness: Harness): string[] {
 /** Content of one file in the harness host's /etc/netplan. */
 export function netplanFile(harness: Harness, name: string): string {
   return readFileSync(join(harness.hostRoot, 'etc', 'netplan', name), 'utf8');
-}
-
-/**
- * A test file's database (one per test, dropped after it) and the harness it starts: `scratch.db` in a
- * test, `scratch.start(...)` for the harness, closed after the test.
- */
-export function useScratchDatabase(label: string): {
-  readonly db: TestDatabase;
-  start(links: LiveLink[], env?: Record<string, string>): Promise<Harness>;
-} {
-  let db: TestDatabase | undefined;
-  let harness: Harness | undefined;
-  beforeEach(async () => {
-    db = await createTestDatabase(label);
-  });
-  afterEach(async () => {
-    await harness?.close();
-    harness = undefined;
-    await db?.drop();
-  });
-  return {
-    get db() {
-      if (db === undefined) throw new Error('the scratch database exists only inside a test');
-      return db;
-    },
-    async start(links, env = {}) {
-      if (db === undefined) throw new Error('the scratch database exists only inside a test');
-      harness = await startHarness(db, links, env);
-      return harness;
-    },
-  };
 }
