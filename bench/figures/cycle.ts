@@ -114,6 +114,10 @@ function countsFigure(samples: CycleSample[]): FigureResult {
   };
 }
 
+function mean(values: readonly number[]): number {
+  return values.reduce((sum, v) => sum + v, 0) / values.length;
+}
+
 function cpuFigure(samples: CycleSample[]): FigureResult {
   const cpu = samples.map((s) => s.cpuMs);
   const wall = samples.map((s) => s.wallMs);
@@ -121,13 +125,21 @@ function cpuFigure(samples: CycleSample[]): FigureResult {
     id: '2',
     title: `steady-state cycle CPU time (process.cpuUsage around each of ${count(cpu.length)} cycles)`,
     lines: [
-      line('CPU per cycle, median', ms(median(cpu), 3), '≤ 3 ms', median(cpu) <= 3),
-      info('CPU per cycle, p90 / p99', `${ms(quantile(cpu, 0.9), 3)} / ${ms(quantile(cpu, 0.99), 3)}`),
+      line('CPU per cycle, mean (all of it ÷ cycles)', ms(mean(cpu), 3), '≤ 3 ms', mean(cpu) <= 3),
+      info(
+        'CPU per cycle, median / p90 / p99',
+        `${ms(median(cpu), 3)} / ${ms(quantile(cpu, 0.9), 3)} / ${ms(quantile(cpu, 0.99), 3)}`,
+      ),
       info('wall time per cycle, median / p99', `${ms(median(wall), 3)} / ${ms(quantile(wall, 0.99), 3)}`),
     ],
     notes: [
       'user + system CPU of the whole process (libuv threads included) between the start and the end of' +
         ' one cycle; the wall time includes the SELECT round trip to MariaDB',
+      'the mean, not the median, is the figure to compare with what a node pays: the GC and the' +
+        " connection's set-up fall on a few cycles, which the median hides (it read 1.4 ms where the" +
+        ' daemon measured from outside paid 20 ms)',
+      'this is the cycle alone, in the bench process, on the fake network (no sysfs, no getifaddrs, no' +
+        ' idle time, JIT on): figure 9 measures the shipped daemon from /proc in the sandbox, idle included',
     ],
   };
 }
