@@ -157,12 +157,20 @@ export async function calls(sb: Sandbox): Promise<Call[]> {
 
 /** Calls the agent itself made (not netplan's own `ip link set …`): its parent is node or nsenter. */
 export function agentCalls(all: readonly Call[], command: 'netplan' | 'ip', args?: RegExp): Call[] {
-  return all.filter(
+  return withoutWatch(all).filter(
     (call) =>
       call.command === command &&
       (call.parent === 'node' || call.parent === 'nsenter') &&
       (args === undefined || args.test(call.args)),
   );
+}
+
+/**
+ * The calls without the daemon's one `ip -o monitor link`, the hot-plug watch it starts with itself:
+ * it reads the kernel's link events for the daemon's life and changes nothing.
+ */
+export function withoutWatch(all: readonly Call[]): Call[] {
+  return all.filter((call) => !(call.command === 'ip' && call.args === '-o monitor link'));
 }
 
 /** systemd-networkd (re)starts, as the systemctl stand-in logged them: one per `netplan apply`. */
