@@ -3,6 +3,7 @@
 // the daemon's memory) and what happens when it is told to stop.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it, vi } from 'vitest';
@@ -23,6 +24,7 @@ import {
   plugRefusingNic,
 } from './agent-fixtures.js';
 
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const range = (count: number) => Array.from({ length: count }, (_, n) => n);
 const SEEN = 'orphaned interface seen; removed next cycle if still orphaned';
 
@@ -180,5 +182,25 @@ describeSandbox('agent end to end: the daemon on real netplan + systemd-networkd
     expect(next).toMatchObject({ code: 0, stderr: '' });
     expect(linesOf(next.logs, 'interface configured')).toEqual([]);
     expect(await sb.calls()).toEqual(before);
+  }, 60_000);
+  it('the shipped entry point (the bundle under the image flags) converges, reports its start-up, and stops cleanly', async () => {
+    const dockerfile = readFileSync(join(REPO, 'Dockerfile'), 'utf8');
+    const entry = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    const bundle = join(REPO, (entry.at(-1) ?? '').replace(/^\/app\//, ''));
+    if (!existsSync(bundle))
+      throw new Error(`${bundle} is missing: run \`npm run build\` first (npm test does)`);
+    const { sb, db } = await node.start([nic(0), nic(1)]);
+    const ids = await insertRows(db, [row(0), row(1)]);
+    const env = agentEnv(db.agentEnv, { POLL_INTERVAL: '2s', LOG_LEVEL: 'info' });
+    const daemon = await startDaemon(sb, env, ['node', ...entry.slice(1, -1), bundle]);
+    await vi.waitFor(async () => expect(await db.statuses(ids)).toEqual([1, 1]), eventually);
+    const first = await daemon.waitForLog((line) => line.msg === 'first cycle done');
+    expect(first).toMatchObject({ ok: true });
+    expect(Number(first.startup_ms)).toBeGreaterThan(0);
+    expect(daemon.logs.find((line) => line.msg === 'agent started')?.link_watch).toBe('events');
+    const stopped = await daemon.stop();
+    expect(stopped).toMatchObject({ code: 0 });
+    // Nothing on stderr: no V8 flag warning, no missing module, no deprecation.
+    expect(stopped.stderr).toBe('');
   }, 60_000);
 });

@@ -86,10 +86,15 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals): Promise<AgentRun>;
 }
 
-export async function startDaemon(sb: Sandbox, env: Record<string, string>): Promise<Daemon> {
-  const cli = await agentCli();
+/** `command` replaces `node <this build's cli.js>`, e.g. the image's flags and the bundle. */
+export async function startDaemon(
+  sb: Sandbox,
+  env: Record<string, string>,
+  command?: string[],
+): Promise<Daemon> {
+  const argv = command ?? ['node', await agentCli()];
   const started = performance.now();
-  const proc = sb.spawn(['node', cli, 'run'], { env, stdin: 'ignore' });
+  const proc = sb.spawn([...argv, 'run'], { env, stdin: 'ignore' });
   const logs = followLogs(proc);
   const exited = () => proc.child.exitCode !== null || proc.child.signalCode !== null;
   return {
