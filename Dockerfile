@@ -41,7 +41,7 @@ RUN chmod 0755 /app/dist/cli.js /app/dist/bundle/cli.mjs \
 # need for memory, measured on the daemon in the sandbox (npm run bench, figure 9; README "Footprint"):
 # a 1 MB young generation keeps the heap from growing between cycles, --jitless (with wasm off, which it
 # requires) drops the compilers' code and memory, and one V8 worker thread with single-threaded GC avoids
-# waking threads for a heap this small. Together ~63 MB resident instead of ~75, at the same CPU per cycle.
+# waking threads for a heap this small. Together ~59 MB resident instead of ~72, at the same CPU per cycle.
 # --jitless turns WebAssembly off: the daemon uses none (Node's own fetch() would need it; the agent
 # does not call it), and the bundle test runs the bundle under these flags.
 ENTRYPOINT ["node", "--max-semi-space-size=1", "--jitless", "--no-expose-wasm", "--v8-pool-size=1", "--single-threaded-gc", "/app/dist/bundle/cli.mjs"]
