@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { formatFigure, line, type FigureResult, type Verdict } from './support/report.js';
-import { entrypoint } from './support/entrypoint.js';
+import { entrypoint } from '../test/support/entrypoint.js';
 import { OUT_ROOT, REPO } from './support/paths.js';
 import { QUICK } from './support/scale.js';
 // Also load-bearing: importing package.json makes tsc copy it to the output root, and its "type": "module"

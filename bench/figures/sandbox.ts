@@ -11,9 +11,9 @@ import type { SandboxDatabase } from '../../test/sandbox/mariadb.js';
 import type { Sandbox, SandboxProcess } from '../../test/sandbox/sandbox.js';
 import { DIST_CLI } from '../support/paths.js';
 import { info, line, skip, type FigureResult } from '../support/report.js';
+import { innerPid } from '../../test/sandbox/agent.js';
 import {
   cyclesRun,
-  innerPid,
   insertRows,
   mac,
   range,
@@ -24,7 +24,7 @@ import {
 } from '../support/sandbox-node.js';
 import { SCALE } from '../support/scale.js';
 import { MB, count, max, mb, median, min, seconds } from '../support/stats.js';
-import { processRss } from '../support/proc.js';
+import { processRss } from '../../test/support/proc.js';
 
 interface Run {
   insertToVerifiedMs: number;

@@ -3,7 +3,7 @@
  * systemd-networkd, its own MariaDB, and the daemon started the way production starts it (COMMAND_PREFIX
  * through nsenter), with a given node binary, flags and entry point.
  */
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -87,12 +87,6 @@ export function metricValue(text: string, name: string): number {
 /** Cycles the daemon has run, from its own metrics. */
 export async function cyclesRun(sb: Sandbox): Promise<number> {
   return metricValue(await scrape(sb), 'multinic_polling_cycles_total');
-}
-
-/** The node process nsenter started inside the sandbox (its only child). */
-export function innerPid(daemon: SandboxProcess): number {
-  const outer = daemon.child.pid ?? 0;
-  return Number(readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(' ')[0]);
 }
 
 export interface SandboxNode {

@@ -4,7 +4,7 @@
  */
 import type { Connection } from 'mysql2/promise';
 import { spawnHere, startWithGrants } from '../../test/support/throwaway-mariadb.js';
-import { processCpuMs, processRss } from './proc.js';
+import { processCpuMs, processRss } from '../../test/support/proc.js';
 
 export interface ThrowawayServer {
   pid: number;

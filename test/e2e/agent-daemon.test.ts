@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it, vi } from 'vitest';
 import { agentEnv, runAgent, startDaemon } from '../sandbox/agent.js';
 import { describeSandbox } from '../sandbox/support.js';
+import { entrypoint } from '../support/entrypoint.js';
 import {
   useNode,
   agentCalls,
@@ -184,15 +185,13 @@ describeSandbox('agent end to end: the daemon on real netplan + systemd-networkd
     expect(await sb.calls()).toEqual(before);
   }, 60_000);
   it('the shipped entry point (the bundle under the image flags) converges, reports its start-up, and stops cleanly', async () => {
-    const dockerfile = readFileSync(join(REPO, 'Dockerfile'), 'utf8');
-    const entry = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
-    const bundle = join(REPO, (entry.at(-1) ?? '').replace(/^\/app\//, ''));
+    const { flags, entry: bundle } = entrypoint(REPO);
     if (!existsSync(bundle))
       throw new Error(`${bundle} is missing: run \`npm run build\` first (npm test does)`);
     const { sb, db } = await node.start([nic(0), nic(1)]);
     const ids = await insertRows(db, [row(0), row(1)]);
     const env = agentEnv(db.agentEnv, { POLL_INTERVAL: '2s', LOG_LEVEL: 'info' });
-    const daemon = await startDaemon(sb, env, ['node', ...entry.slice(1, -1), bundle]);
+    const daemon = await startDaemon(sb, env, ['node', ...flags, bundle]);
     await vi.waitFor(async () => expect(await db.statuses(ids)).toEqual([1, 1]), eventually);
     const first = await daemon.waitForLog((line) => line.msg === 'first cycle done');
     expect(first).toMatchObject({ ok: true });

@@ -3,12 +3,12 @@
 // ten plugs is one apply, an unplug is reported as fast, a MAC on no row costs no apply, idle costs no
 // process, a flood of link events costs no apply and bounded CPU; and after a database outage the agent
 // is ready again within one poll interval of its return.
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it, vi } from 'vitest';
+import { processCpuMs } from '../support/proc.js';
 import { parseProm, valueOf } from '../support/prom.js';
-import { agentEnv, startDaemon, type Daemon } from '../sandbox/agent.js';
+import { agentEnv, innerPid, startDaemon, type Daemon } from '../sandbox/agent.js';
 import { httpGet } from '../sandbox/http.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { describeSandbox } from '../sandbox/support.js';
@@ -31,15 +31,6 @@ async function agentCallsSince(sb: Sandbox, mark: number) {
 
 function after(daemon: Daemon, msg: string, since: number) {
   return daemon.logs.filter((line) => line.msg === msg && Date.parse(line.time) >= since);
-}
-
-/** utime + stime in ms of the daemon's node process (nsenter's only child), from /proc. */
-function cpuMs(daemon: Daemon): number {
-  const outer = daemon.process.child.pid ?? 0;
-  const inner = readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(' ')[0];
-  const stat = readFileSync(`/proc/${inner}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /**
@@ -164,7 +155,8 @@ describeSandbox('reacting at once: hot-plugged NICs and a database coming back',
     const mark = (await calls(sb)).length;
     const cyclesBefore = await cycles(sb);
     const since = Date.now();
-    const cpu0 = cpuMs(daemon);
+    const pid = innerPid(daemon.process);
+    const cpu0 = await processCpuMs(pid);
     const t0 = performance.now();
     // The configured NIC goes down and up 100 times a second while a NIC with a MAC on no row comes and
     // goes: the first changes no name and no MAC, the second no row.
@@ -179,7 +171,7 @@ describeSandbox('reacting at once: hot-plugged NICs and a database coming back',
       ),
     ]);
     const flooded = (performance.now() - t0) / 1000;
-    const used = cpuMs(daemon) - cpu0;
+    const used = (await processCpuMs(pid)) - cpu0;
     await sleep(2_000);
     const made = await agentCallsSince(sb, mark);
     const woken = after(daemon, CHANGED, since).length;

@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -123,6 +123,12 @@ export async function startDaemon(
       return { ...result, logs, seconds: (performance.now() - started) / 1000 };
     },
   };
+}
+
+/** The process nsenter started inside the sandbox (its only child): the one whose /proc figures count. */
+export function innerPid(proc: SandboxProcess): number {
+  const outer = proc.child.pid ?? 0;
+  return Number(readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(' ')[0]);
 }
 
 /** The JSON log lines of a running agent's stdout, collected as they come (the array grows). */

@@ -13,8 +13,13 @@ export async function processCpuMs(pid: number): Promise<number> {
   return (ticks * 1000) / CLOCK_TICKS_PER_S;
 }
 
-export async function processRss(pid: number): Promise<number> {
+/** A field of /proc/<pid>/status: bytes for the `kB` ones (VmRSS, RssAnon…), else the number (Threads). */
+export async function statusField(pid: number, field: string): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
-  return match === null ? NaN : Number(match[1]) * 1024;
+  const match = new RegExp(`^${field}:\\s+(\\d+)( kB)?`, 'm').exec(status);
+  return match === null ? NaN : Number(match[1]) * (match[2] === undefined ? 1 : 1024);
+}
+
+export function processRss(pid: number): Promise<number> {
+  return statusField(pid, 'VmRSS');
 }
