@@ -30,8 +30,13 @@ const GONE = new Set(['ENOENT', 'ENODEV', 'ENXIO', 'ENOTDIR']);
  * so a link that is down shows no IPv4 address here.
  */
 export function readLinks(opts: ReadLinksOptions = {}): Promise<LiveLink[]> {
+  return settled(() => listLinks(opts));
+}
+
+/** A synchronous read behind the promise the callers await: what it throws is the rejection. */
+function settled<T>(read: () => T): Promise<T> {
   try {
-    return Promise.resolve(listLinks(opts));
+    return Promise.resolve(read());
   } catch (err) {
     return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
@@ -111,11 +116,7 @@ const ROUTE_HEADER = ['Iface', 'Destination', 'Mask'] as const;
 
 /** Names of the interfaces holding an IPv4 default route, in table order; [] when the file is absent. */
 export function readDefaultRouteInterfaces(procNetRoute: string): Promise<string[]> {
-  try {
-    return Promise.resolve(defaultRouteInterfaces(procNetRoute));
-  } catch (err) {
-    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-  }
+  return settled(() => defaultRouteInterfaces(procNetRoute));
 }
 
 function defaultRouteInterfaces(procNetRoute: string): string[] {
